@@ -1,0 +1,17 @@
+//! # voxprobe
+//!
+//! Research-model crates for speech, re-exported behind default-on features. Each member crate
+//! is usable on its own; this root package hosts the runnable examples, the cross-crate tests and
+//! the benches.
+#![deny(missing_docs)]
+
+#[cfg(feature = "audio")]
+pub use voxprobe_audio as audio;
+#[cfg(feature = "audit")]
+pub use voxprobe_audit as audit;
+#[cfg(feature = "kmex")]
+pub use voxprobe_kmex as kmex;
+#[cfg(feature = "ood")]
+pub use voxprobe_ood as ood;
+#[cfg(feature = "ssl")]
+pub use voxprobe_ssl as ssl;

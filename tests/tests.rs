@@ -1,0 +1,1 @@
+//! Cross-crate integration tests: one binary, a module per flow (data in `tests/data/`).
