@@ -1,2 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+// Invariant: every op list returned by `error_align` covers each reference token in exactly one
+// MATCH / SUBSTITUTE / DELETE op and every hypothesis token character in order; all offsets are
+// Unicode code points of the raw input (Python string indices).
+
+pub mod align;
+pub mod audit;
+mod error;
+pub mod levenshtein;
+pub mod metrics;
+pub mod normalize;
+mod tables;
+pub mod text;
+
+pub use align::{error_align, AlignOp, AlignOptions, OpType, WordLevelMethod};
+pub use error::{Error, Result};
+pub use metrics::{char_counts, word_counts, ErrorCounts, WerMeasures};
+pub use normalize::{NormalizeStep, Normalizer};

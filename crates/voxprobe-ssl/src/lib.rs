@@ -1,2 +1,34 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+//! Invariant: every tensor this crate returns is time-major `(B, T, ·)`, and hidden states
+//! follow transformers 5.x numbering (entry 0 = input of the first encoder layer).
+
+/// Re-export of candle-core, so that users need no direct dependency for tensors and devices.
+pub use candle_core;
+/// Re-export of candle-nn (VarBuilder for [`SslModel::load`]).
+pub use candle_nn;
+
+pub mod chunk;
+pub mod config;
+pub mod ctc;
+pub mod error;
+#[cfg(feature = "hub")]
+mod hub;
+pub mod model;
+pub mod pooling;
+pub mod preprocess;
+pub mod pretrained;
+pub mod weights;
+
+pub use chunk::ChunkOptions;
+pub use config::{Config, Family, PreprocessorConfig};
+pub use ctc::{CtcVocab, DecodeOptions};
+pub use error::{Error, Result, ShapeProblem};
+pub use model::{
+    frames_for, wavlm_bucket, Data2VecAudioModel, ForwardOptions, HubertModel, LayerSelection,
+    SslModel, SslOutput, Wav2Vec2Model, WavLmModel,
+};
+pub use pooling::{mean_pool, weighted_layer_sum};
+pub use preprocess::{normalize, Batch, BatchOptions, Normalization};
+pub use pretrained::{cached_snapshot, LoadOptions, Pretrained};
+pub use weights::Checkpoint;

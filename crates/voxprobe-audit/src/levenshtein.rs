@@ -1,0 +1,268 @@
+//! Unit-cost Levenshtein alignment with RapidFuzz 3.14's choice among co-optimal alignments.
+//!
+//! jiwer 4.0 counts hits/substitutions/deletions/insertions from `Levenshtein.opcodes`, and
+//! error-align's default word-level pass anchors on the matches of `Levenshtein.editops`, so
+//! both depend on which optimal path RapidFuzz's backtrace prefers. This is that backtrace on a
+//! plain DP matrix (RapidFuzz uses Hyyrö bit vectors; the vertical deltas it reads are the same).
+
+use serde::{Deserialize, Serialize};
+
+/// Kind of one edit operation (turning the first sequence into the second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EditTag {
+    /// Item of sequence 1 deleted.
+    Delete,
+    /// Item of sequence 2 inserted.
+    Insert,
+    /// Item of sequence 1 replaced by an item of sequence 2.
+    Replace,
+}
+
+/// One edit op: tag, position in sequence 1 and position in sequence 2 (RapidFuzz `Editop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EditOp {
+    /// What the op does.
+    pub tag: EditTag,
+    /// Position in sequence 1 (reference).
+    pub src_pos: usize,
+    /// Position in sequence 2 (hypothesis).
+    pub dest_pos: usize,
+}
+
+/// Kind of an opcode block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpcodeTag {
+    /// Equal items.
+    Equal,
+    /// Replaced items.
+    Replace,
+    /// Deleted items (sequence 1 only).
+    Delete,
+    /// Inserted items (sequence 2 only).
+    Insert,
+}
+
+/// One opcode block `(tag, src_start, src_end, dest_start, dest_end)` (RapidFuzz `Opcode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opcode {
+    /// Block kind.
+    pub tag: OpcodeTag,
+    /// Start in sequence 1.
+    pub src_start: usize,
+    /// End (exclusive) in sequence 1.
+    pub src_end: usize,
+    /// Start in sequence 2.
+    pub dest_start: usize,
+    /// End (exclusive) in sequence 2.
+    pub dest_end: usize,
+}
+
+/// RapidFuzz `Levenshtein.editops(s1, s2)`.
+///
+/// Hyyrö's bit-parallel DP (as RapidFuzz: O(⌈n/64⌉·m) time, vertical delta bit vectors per
+/// column) followed by RapidFuzz's backtrace, which reads exactly those bits.
+pub fn editops<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<EditOp> {
+    let mut prefix = 0;
+    while prefix < s1.len() && prefix < s2.len() && s1[prefix] == s2[prefix] {
+        prefix += 1;
+    }
+    let mut suffix = 0;
+    while suffix < s1.len() - prefix
+        && suffix < s2.len() - prefix
+        && s1[s1.len() - 1 - suffix] == s2[s2.len() - 1 - suffix]
+    {
+        suffix += 1;
+    }
+    let a = &s1[prefix..s1.len() - suffix];
+    let b = &s2[prefix..s2.len() - suffix];
+    let n = a.len();
+    let m = b.len();
+    let mut ops = Vec::new();
+    let (mut col, mut row) = (n, m);
+    if n > 0 && m > 0 {
+        let words = n.div_ceil(64);
+        // Pattern-match masks: one row of `words` u64 per distinct item of `a`.
+        let mut ids: std::collections::HashMap<&T, usize> = std::collections::HashMap::new();
+        let mut pm: Vec<u64> = Vec::new();
+        for (i, x) in a.iter().enumerate() {
+            let next = ids.len();
+            let id = *ids.entry(x).or_insert(next);
+            if id == next {
+                pm.resize(pm.len() + words, 0);
+            }
+            pm[id * words + i / 64] |= 1u64 << (i % 64);
+        }
+        let zero = vec![0u64; words];
+        let mut vp = vec![u64::MAX; words];
+        let last_bits = n % 64;
+        if last_bits != 0 {
+            vp[words - 1] = (1u64 << last_bits) - 1;
+        }
+        let mut vn = vec![0u64; words];
+        let mut all_vp = vec![0u64; m * words];
+        let mut all_vn = vec![0u64; m * words];
+        for (j, y) in b.iter().enumerate() {
+            let x_row = match ids.get(y) {
+                Some(&id) => &pm[id * words..(id + 1) * words],
+                None => &zero[..],
+            };
+            let mut add_carry = 0u64;
+            let mut hp_carry = 1u64;
+            let mut hn_carry = 0u64;
+            for k in 0..words {
+                let x = x_row[k];
+                let (v_p, v_n) = (vp[k], vn[k]);
+                let (s1_, c1) = (x & v_p).overflowing_add(v_p);
+                let (sum, c2) = s1_.overflowing_add(add_carry);
+                add_carry = u64::from(c1 || c2);
+                let d0 = (sum ^ v_p) | x | v_n;
+                let hp = v_n | !(d0 | v_p);
+                let hn = d0 & v_p;
+                let hp_s = (hp << 1) | hp_carry;
+                hp_carry = hp >> 63;
+                let hn_s = (hn << 1) | hn_carry;
+                hn_carry = hn >> 63;
+                vp[k] = hn_s | !(d0 | hp_s);
+                vn[k] = hp_s & d0;
+            }
+            all_vp[j * words..(j + 1) * words].copy_from_slice(&vp);
+            all_vn[j * words..(j + 1) * words].copy_from_slice(&vn);
+        }
+        let bit = |v: &[u64], r: usize, c: usize| v[r * words + c / 64] >> (c % 64) & 1 == 1;
+        while row != 0 && col != 0 {
+            if bit(&all_vp, row - 1, col - 1) {
+                col -= 1;
+                ops.push(EditOp {
+                    tag: EditTag::Delete,
+                    src_pos: col + prefix,
+                    dest_pos: row + prefix,
+                });
+            } else {
+                row -= 1;
+                if row != 0 && bit(&all_vn, row - 1, col - 1) {
+                    ops.push(EditOp {
+                        tag: EditTag::Insert,
+                        src_pos: col + prefix,
+                        dest_pos: row + prefix,
+                    });
+                } else {
+                    col -= 1;
+                    if a[col] != b[row] {
+                        ops.push(EditOp {
+                            tag: EditTag::Replace,
+                            src_pos: col + prefix,
+                            dest_pos: row + prefix,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    while col != 0 {
+        col -= 1;
+        ops.push(EditOp {
+            tag: EditTag::Delete,
+            src_pos: col + prefix,
+            dest_pos: row + prefix,
+        });
+    }
+    while row != 0 {
+        row -= 1;
+        ops.push(EditOp {
+            tag: EditTag::Insert,
+            src_pos: col + prefix,
+            dest_pos: row + prefix,
+        });
+    }
+    ops.reverse();
+    ops
+}
+
+/// RapidFuzz `Editops.as_opcodes()` for sequences of lengths `src_len`, `dest_len`.
+pub fn opcodes_from_editops(ops: &[EditOp], src_len: usize, dest_len: usize) -> Vec<Opcode> {
+    let mut blocks = Vec::new();
+    let (mut src, mut dest) = (0, 0);
+    let mut i = 0;
+    while i < ops.len() {
+        let op = ops[i];
+        if src < op.src_pos || dest < op.dest_pos {
+            blocks.push(Opcode {
+                tag: OpcodeTag::Equal,
+                src_start: src,
+                src_end: op.src_pos,
+                dest_start: dest,
+                dest_end: op.dest_pos,
+            });
+            src = op.src_pos;
+            dest = op.dest_pos;
+        }
+        let (sb, db, tag) = (src, dest, op.tag);
+        while i < ops.len() && ops[i].tag == tag && src == ops[i].src_pos && dest == ops[i].dest_pos
+        {
+            match tag {
+                EditTag::Replace => {
+                    src += 1;
+                    dest += 1;
+                }
+                EditTag::Insert => dest += 1,
+                EditTag::Delete => src += 1,
+            }
+            i += 1;
+        }
+        let tag = match tag {
+            EditTag::Replace => OpcodeTag::Replace,
+            EditTag::Insert => OpcodeTag::Insert,
+            EditTag::Delete => OpcodeTag::Delete,
+        };
+        blocks.push(Opcode {
+            tag,
+            src_start: sb,
+            src_end: src,
+            dest_start: db,
+            dest_end: dest,
+        });
+    }
+    if src < src_len || dest < dest_len {
+        blocks.push(Opcode {
+            tag: OpcodeTag::Equal,
+            src_start: src,
+            src_end: src_len,
+            dest_start: dest,
+            dest_end: dest_len,
+        });
+    }
+    blocks
+}
+
+/// RapidFuzz `Levenshtein.opcodes(s1, s2)`.
+pub fn opcodes<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<Opcode> {
+    opcodes_from_editops(&editops(s1, s2), s1.len(), s2.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rapidfuzz_doc_example() {
+        let a: Vec<char> = "qabxcd".chars().collect();
+        let b: Vec<char> = "abycdf".chars().collect();
+        let got: Vec<(OpcodeTag, usize, usize, usize, usize)> = opcodes(&a, &b)
+            .iter()
+            .map(|o| (o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end))
+            .collect();
+        use OpcodeTag::*;
+        assert_eq!(
+            got,
+            vec![
+                (Delete, 0, 1, 0, 0),
+                (Equal, 1, 3, 0, 2),
+                (Replace, 3, 4, 2, 3),
+                (Equal, 4, 6, 3, 5),
+                (Insert, 6, 6, 5, 6)
+            ]
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Numeric core shared by the k-means variants: blocked assignment via matrix products, weighted
+//! centre accumulation in a fixed (thread-count independent) order, k-means++ and Lloyd.
+
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
+use rand::Rng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+
+/// Rows per matrix-product tile (scikit-learn uses 256 too): keeps the `rows × k` distance tile in
+/// cache while giving the GEMM enough work.
+const TILE: usize = 256;
+/// Rows per accumulation block. Partial sums are formed per block and added in block order, so the
+/// result does not depend on the number of threads (reproducible fits).
+const BLOCK: usize = 4096;
+
+/// Squared L2 norm of every row.
+pub(crate) fn row_sq_norms(x: ArrayView2<f64>) -> Array1<f64> {
+    let v: Vec<f64> = x
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|r| r.dot(&r))
+        .collect();
+    Array1::from(v)
+}
+
+/// scikit-learn's absolute tolerance: `tol × mean(var(x, axis=0))`.
+pub(crate) fn tolerance(x: ArrayView2<f64>, tol: f64) -> f64 {
+    if tol == 0.0 {
+        return 0.0;
+    }
+    let var = x.var_axis(Axis(0), 0.0);
+    var.mean().unwrap_or(0.0) * tol
+}
+
+/// Full squared-distance matrix (direct differences, for small outputs like `transform`).
+pub(crate) fn sq_distances(x: ArrayView2<f64>, c: ArrayView2<f64>) -> Array2<f64> {
+    let mut out = Array2::zeros((x.nrows(), c.nrows()));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(x.axis_iter(Axis(0)))
+        .for_each(|(mut o, xr)| {
+            for (j, cr) in c.axis_iter(Axis(0)).enumerate() {
+                o[j] = sq_dist(xr, cr);
+            }
+        });
+    out
+}
+
+#[inline]
+pub(crate) fn sq_dist(a: ArrayView1<f64>, b: ArrayView1<f64>) -> f64 {
+    a.iter().zip(b.iter()).map(|(p, q)| (p - q) * (p - q)).sum()
+}
+
+/// Nearest centre of each row of a tile, via `‖x‖² − 2x·c + ‖c‖²` (one GEMM per tile).
+fn assign_tile(
+    x: ArrayView2<f64>,
+    x_sq: &[f64],
+    c: ArrayView2<f64>,
+    c_sq: &Array1<f64>,
+    labels: &mut [usize],
+    dist: &mut [f64],
+) {
+    let dots = x.dot(&c.t());
+    for (i, row) in dots.axis_iter(Axis(0)).enumerate() {
+        let mut best = 0;
+        let mut best_v = f64::INFINITY;
+        for (j, (&d, &cs)) in row.iter().zip(c_sq.iter()).enumerate() {
+            let v = cs - 2.0 * d;
+            if v < best_v {
+                best_v = v;
+                best = j;
+            }
+        }
+        labels[i] = best;
+        dist[i] = (best_v + x_sq[i]).max(0.0);
+    }
+}
+
+/// Labels and squared distances to the nearest centre, in parallel over tiles.
+pub(crate) fn assign(
+    x: ArrayView2<f64>,
+    x_sq: &Array1<f64>,
+    c: ArrayView2<f64>,
+    c_sq: &Array1<f64>,
+) -> (Vec<usize>, Vec<f64>) {
+    let n = x.nrows();
+    let mut labels = vec![0usize; n];
+    let mut dist = vec![0.0; n];
+    let xs = x_sq
+        .as_slice()
+        .map(|s| s.to_vec())
+        .unwrap_or_else(|| x_sq.to_vec());
+    labels
+        .par_chunks_mut(TILE)
+        .zip(dist.par_chunks_mut(TILE))
+        .enumerate()
+        .for_each(|(t, (l, d))| {
+            let lo = t * TILE;
+            let hi = lo + l.len();
+            assign_tile(x.slice(s![lo..hi, ..]), &xs[lo..hi], c, c_sq, l, d);
+        });
+    (labels, dist)
+}
+
+/// One Lloyd step: assign against `c`, accumulate weighted sums per cluster (in block order).
+/// Returns (labels, squared distances, sums `k × d`, weight per cluster).
+pub(crate) fn assign_and_accumulate(
+    x: ArrayView2<f64>,
+    x_sq: &[f64],
+    w: &[f64],
+    c: ArrayView2<f64>,
+    c_sq: &Array1<f64>,
+) -> (Vec<usize>, Vec<f64>, Array2<f64>, Vec<f64>) {
+    let n = x.nrows();
+    let (k, d) = c.dim();
+    let mut labels = vec![0usize; n];
+    let mut dist = vec![0.0; n];
+    let partials: Vec<(Array2<f64>, Vec<f64>)> = labels
+        .par_chunks_mut(BLOCK)
+        .zip(dist.par_chunks_mut(BLOCK))
+        .enumerate()
+        .map(|(b, (l, dd))| {
+            let lo = b * BLOCK;
+            let mut sums = Array2::<f64>::zeros((k, d));
+            let mut wsum = vec![0.0; k];
+            let mut t = 0;
+            while t < l.len() {
+                let hi = (t + TILE).min(l.len());
+                assign_tile(
+                    x.slice(s![lo + t..lo + hi, ..]),
+                    &x_sq[lo + t..lo + hi],
+                    c,
+                    c_sq,
+                    &mut l[t..hi],
+                    &mut dd[t..hi],
+                );
+                t = hi;
+            }
+            for (i, &lab) in l.iter().enumerate() {
+                let wi = w[lo + i];
+                wsum[lab] += wi;
+                let mut srow = sums.row_mut(lab);
+                srow.scaled_add(wi, &x.row(lo + i));
+            }
+            (sums, wsum)
+        })
+        .collect();
+    let mut sums = Array2::<f64>::zeros((k, d));
+    let mut wsum = vec![0.0; k];
+    for (ps, pw) in partials {
+        sums += &ps;
+        for (a, b) in wsum.iter_mut().zip(pw) {
+            *a += b;
+        }
+    }
+    (labels, dist, sums, wsum)
+}
+
+/// Gives each empty cluster the point farthest from its current centre (scikit-learn's rule),
+/// moving that point's weight out of its own cluster's sums.
+pub(crate) fn relocate_empty(
+    x: ArrayView2<f64>,
+    w: &[f64],
+    labels: &[usize],
+    dist: &[f64],
+    sums: &mut Array2<f64>,
+    wsum: &mut [f64],
+) {
+    let empty: Vec<usize> = (0..wsum.len()).filter(|&j| wsum[j] == 0.0).collect();
+    if empty.is_empty() {
+        return;
+    }
+    tracing::debug!(n_empty = empty.len(), "relocating empty clusters");
+    let mut order: Vec<usize> = (0..x.nrows()).collect();
+    order.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]).then(a.cmp(&b)));
+    for (&j, &i) in empty.iter().zip(order.iter()) {
+        let old = labels[i];
+        let wi = w[i];
+        let xr = x.row(i);
+        sums.row_mut(j).assign(&xr.mapv(|v| v * wi));
+        wsum[j] = wi;
+        sums.row_mut(old).scaled_add(-wi, &xr);
+        wsum[old] -= wi;
+    }
+}
+
+pub(crate) struct LloydResult {
+    pub centres: Array2<f64>,
+    pub labels: Vec<usize>,
+    pub inertia: f64,
+    pub n_iter: usize,
+}
+
+/// Lloyd's algorithm exactly in scikit-learn's order of operations (see the module docs).
+pub(crate) fn lloyd(
+    x: ArrayView2<f64>,
+    x_sq: &Array1<f64>,
+    w: &[f64],
+    mut centres: Array2<f64>,
+    max_iter: usize,
+    tol_abs: f64,
+    spherical: bool,
+) -> LloydResult {
+    let xs = x_sq.to_vec();
+    let mut labels_old: Option<Vec<usize>> = None;
+    let mut labels = Vec::new();
+    let mut strict = false;
+    let mut n_iter = 0;
+    for it in 0..max_iter {
+        n_iter = it + 1;
+        let c_sq = row_sq_norms(centres.view());
+        let (l, dist, mut sums, mut wsum) = assign_and_accumulate(x, &xs, w, centres.view(), &c_sq);
+        relocate_empty(x, w, &l, &dist, &mut sums, &mut wsum);
+        let mut new = sums;
+        for (j, mut row) in new.axis_iter_mut(Axis(0)).enumerate() {
+            if wsum[j] > 0.0 {
+                let inv = 1.0 / wsum[j];
+                row.mapv_inplace(|v| v * inv);
+            }
+        }
+        if spherical {
+            new = super::normalize_rows_lenient(new);
+        }
+        let shift: f64 = new
+            .axis_iter(Axis(0))
+            .zip(centres.axis_iter(Axis(0)))
+            .map(|(a, b)| sq_dist(a, b))
+            .sum();
+        centres = new;
+        labels = l;
+        if labels_old.as_ref() == Some(&labels) {
+            strict = true;
+            break;
+        }
+        if shift <= tol_abs {
+            break;
+        }
+        labels_old = Some(labels.clone());
+    }
+    if !strict {
+        // Labels must match the final centres.
+        let c_sq = row_sq_norms(centres.view());
+        labels = assign(x, x_sq, centres.view(), &c_sq).0;
+    }
+    let inertia = inertia(x, w, centres.view(), &labels);
+    LloydResult {
+        centres,
+        labels,
+        inertia,
+        n_iter,
+    }
+}
+
+/// Σ w‖x − c_label‖², computed by direct differences for accuracy.
+pub(crate) fn inertia(x: ArrayView2<f64>, w: &[f64], c: ArrayView2<f64>, labels: &[usize]) -> f64 {
+    let parts: Vec<f64> = x
+        .axis_chunks_iter(Axis(0), BLOCK)
+        .into_par_iter()
+        .enumerate()
+        .map(|(b, chunk)| {
+            let lo = b * BLOCK;
+            chunk
+                .axis_iter(Axis(0))
+                .enumerate()
+                .map(|(i, r)| w[lo + i] * sq_dist(r, c.row(labels[lo + i])))
+                .sum::<f64>()
+        })
+        .collect();
+    parts.iter().sum()
+}
+
+/// Greedy k-means++ (scikit-learn's `_kmeans_plusplus`): each new centre is the best of
+/// `2 + ⌊ln k⌋` candidates sampled ∝ w·D², judged by the resulting potential.
+pub(crate) fn kmeans_plusplus(
+    x: ArrayView2<f64>,
+    _x_sq: &Array1<f64>,
+    w: &[f64],
+    k: usize,
+    n_local_trials: Option<usize>,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Array2<f64> {
+    let (n, d) = x.dim();
+    let trials = n_local_trials.unwrap_or(2 + (k as f64).ln().floor() as usize);
+    let mut centres = Array2::zeros((k, d));
+    let wtot: f64 = w.iter().sum();
+    let first = sample_cum(w.iter().copied(), rng.random::<f64>() * wtot, n);
+    centres.row_mut(0).assign(&x.row(first));
+    let c0 = x.row(first);
+    let mut closest: Vec<f64> = x
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|r| sq_dist(r, c0))
+        .collect();
+    let mut pot: f64 = closest.iter().zip(w).map(|(a, b)| a * b).sum();
+    for c in 1..k {
+        let cands: Vec<usize> = (0..trials)
+            .map(|_| {
+                let r = rng.random::<f64>() * pot;
+                sample_cum(closest.iter().zip(w).map(|(a, b)| a * b), r, n)
+            })
+            .collect();
+        // For each candidate: the closest-distance vector if it were added, and its potential.
+        let mut best: Option<(f64, usize, Vec<f64>)> = None;
+        for (t, &ci) in cands.iter().enumerate() {
+            let cr = x.row(ci);
+            let dt: Vec<f64> = x
+                .axis_iter(Axis(0))
+                .into_par_iter()
+                .zip(closest.par_iter())
+                .map(|(r, &cl)| sq_dist(r, cr).min(cl))
+                .collect();
+            let p: f64 = dt.iter().zip(w).map(|(v, wi)| v * wi).sum();
+            if best.as_ref().is_none_or(|b| p < b.0) {
+                best = Some((p, t, dt));
+            }
+        }
+        let Some((best_pot, best_t, dt)) = best else {
+            break;
+        };
+        pot = best_pot;
+        closest = dt;
+        centres.row_mut(c).assign(&x.row(cands[best_t]));
+    }
+    centres
+}
+
+/// First index whose running sum reaches `r` (numpy's `searchsorted(cumsum, r)`), clipped to n − 1.
+fn sample_cum(vals: impl Iterator<Item = f64>, r: f64, n: usize) -> usize {
+    let mut acc = 0.0;
+    for (i, v) in vals.enumerate() {
+        acc += v;
+        if acc >= r && (v > 0.0 || acc > 0.0) {
+            return i;
+        }
+    }
+    n.saturating_sub(1)
+}
+
+/// `k` distinct rows drawn uniformly.
+pub(crate) fn random_init(
+    x: ArrayView2<f64>,
+    k: usize,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Array2<f64> {
+    let idx = rand::seq::index::sample(rng, x.nrows(), k);
+    let mut c = Array2::zeros((k, x.ncols()));
+    for (j, i) in idx.iter().enumerate() {
+        c.row_mut(j).assign(&x.row(i));
+    }
+    c
+}
