@@ -10,7 +10,14 @@ use voxprobe_audio::{
 /// Caps decoded length so a tiny hostile file cannot make the fuzzer run out of memory.
 const MAX_FRAMES: u64 = 1 << 22;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // libfuzzer-sys aborts on every panic, even one voxprobe-audio catches and turns into a
+    // typed error (its backstop around symphonia); restore the default hook so only panics
+    // that escape the library count as crashes.
+    init: {
+        let _ = std::panic::take_hook();
+    },
+    |data: &[u8]| {
     let opts = DecodeOptions::new().max_frames(MAX_FRAMES);
     // Probe every container/codec.
     if let Ok(audio) = decode_bytes(data, "fuzz", &opts) {

@@ -574,7 +574,8 @@ mod errors {
 
     /// Regression (issue 2, found by the fuzzer): hostile MP4 `stco` count and FLAC
     /// vorbis-comment length made symphonia allocate gigabytes, an AIFF with a 0 Hz rate
-    /// made it panic; each is now a typed error.
+    /// made it panic, and an ADTS stream trips an assertion in symphonia's probe; each is now
+    /// a typed error.
     #[test]
     fn issue_2_fuzz_out_of_memory_inputs_are_corrupt() {
         for name in [
@@ -583,6 +584,8 @@ mod errors {
             "fuzz_panic_aiff_rate0.bin",
             "fuzz_oom_id3_flac_comment.bin",
             "fuzz_oom_mp4_stsz.bin",
+            // symphonia's ADTS probe asserts (`step_by(0)`); caught by the panic backstop
+            "fuzz_panic_adts_step0.bin",
         ] {
             let e = decode_file(data(name), &DecodeOptions::new()).unwrap_err();
             assert!(matches!(e, Error::Corrupt { .. }), "{name}: {e}");

@@ -1,6 +1,7 @@
 //! Numeric core shared by the k-means variants: blocked assignment via matrix products, weighted
 //! centre accumulation in a fixed (thread-count independent) order, k-means++ and Lloyd.
 
+use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand::Rng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -51,26 +52,64 @@ pub(crate) fn sq_dist(a: ArrayView1<f64>, b: ArrayView1<f64>) -> f64 {
     a.iter().zip(b.iter()).map(|(p, q)| (p - q) * (p - q)).sum()
 }
 
-/// Nearest centre of each row of a tile, via `‖x‖² − 2x·c + ‖c‖²` (one GEMM per tile).
+/// Independent running minima in the argmin: breaks the serial compare/select dependency chain so
+/// the loop pipelines (and vectorises), while giving exactly the sequential first-minimum result.
+const LANES: usize = 8;
+
+/// Index and value of the first minimum of `c_sq[j] − 2·dots[j]` (NaNs skipped; `(0, ∞)` if none
+/// is below ∞), bit-identical to a sequential strict-`<` scan. Two passes over the row, which is
+/// overwritten with the values: a lane-wise minimum (vectorises), then the first index holding it.
+#[inline]
+fn argmin_row(row: &mut [f64], c_sq: &[f64]) -> (usize, f64) {
+    let mut bv = [f64::INFINITY; LANES];
+    let mut rc = row.chunks_exact_mut(LANES);
+    let mut cc = c_sq.chunks_exact(LANES);
+    for (rch, cch) in (&mut rc).zip(&mut cc) {
+        for l in 0..LANES {
+            let v = cch[l] - 2.0 * rch[l];
+            rch[l] = v;
+            bv[l] = if v < bv[l] { v } else { bv[l] };
+        }
+    }
+    let mut m = f64::INFINITY;
+    for v in bv {
+        m = if v < m { v } else { m };
+    }
+    for (r, &cs) in rc.into_remainder().iter_mut().zip(cc.remainder()) {
+        let v = cs - 2.0 * *r;
+        *r = v;
+        m = if v < m { v } else { m };
+    }
+    if m == f64::INFINITY {
+        return (0, f64::INFINITY);
+    }
+    // `m` is one of the values (min picks operands), so a first index equal to it exists; ±0 compare
+    // equal, and the sequential scan also keeps the first of them.
+    match row.iter().position(|&v| v == m) {
+        Some(j) => (j, row[j]),
+        None => (0, f64::INFINITY),
+    }
+}
+
+/// Nearest centre of each row of a tile, via `‖x‖² − 2x·c + ‖c‖²` (one GEMM per tile). `dots` is a
+/// reused `tile × k` buffer, so no tile allocates.
 fn assign_tile(
     x: ArrayView2<f64>,
     x_sq: &[f64],
     c: ArrayView2<f64>,
-    c_sq: &Array1<f64>,
+    c_sq: &[f64],
+    dots: &mut Array2<f64>,
     labels: &mut [usize],
     dist: &mut [f64],
 ) {
-    let dots = x.dot(&c.t());
-    for (i, row) in dots.axis_iter(Axis(0)).enumerate() {
-        let mut best = 0;
-        let mut best_v = f64::INFINITY;
-        for (j, (&d, &cs)) in row.iter().zip(c_sq.iter()).enumerate() {
-            let v = cs - 2.0 * d;
-            if v < best_v {
-                best_v = v;
-                best = j;
-            }
-        }
+    let rows = x.nrows();
+    let mut tile = dots.slice_mut(s![..rows, ..]);
+    general_mat_mul(1.0, &x, &c.t(), 0.0, &mut tile);
+    for (i, mut row) in tile.axis_iter_mut(Axis(0)).enumerate() {
+        let (best, best_v) = match row.as_slice_mut() {
+            Some(r) => argmin_row(r, c_sq),
+            None => argmin_row(&mut row.to_vec(), c_sq),
+        };
         labels[i] = best;
         dist[i] = (best_v + x_sq[i]).max(0.0);
     }
@@ -90,16 +129,54 @@ pub(crate) fn assign(
         .as_slice()
         .map(|s| s.to_vec())
         .unwrap_or_else(|| x_sq.to_vec());
+    let cs = c_sq.to_vec();
+    let k = c.nrows();
     labels
         .par_chunks_mut(TILE)
         .zip(dist.par_chunks_mut(TILE))
         .enumerate()
-        .for_each(|(t, (l, d))| {
-            let lo = t * TILE;
-            let hi = lo + l.len();
-            assign_tile(x.slice(s![lo..hi, ..]), &xs[lo..hi], c, c_sq, l, d);
-        });
+        .for_each_init(
+            || Array2::<f64>::zeros((TILE, k)),
+            |buf, (t, (l, d))| {
+                let lo = t * TILE;
+                let hi = lo + l.len();
+                assign_tile(x.slice(s![lo..hi, ..]), &xs[lo..hi], c, &cs, buf, l, d);
+            },
+        );
     (labels, dist)
+}
+
+/// Adds `w_i · x_i` of rows `lo..lo + labels.len()` into their cluster's row of the row-major
+/// `k × d` sums `sflat`, in row
+/// order. Plain slice loops: ndarray's per-row `scaled_add` overhead dominates at small `d`; the
+/// arithmetic (`s + w·x` per element, same order) is identical.
+fn accumulate(
+    x: ArrayView2<f64>,
+    w: &[f64],
+    lo: usize,
+    labels: &[usize],
+    sflat: &mut [f64],
+    wsum: &mut [f64],
+) {
+    let d = x.ncols();
+    for (i, &lab) in labels.iter().enumerate() {
+        let wi = w[lo + i];
+        wsum[lab] += wi;
+        let srow = &mut sflat[lab * d..(lab + 1) * d];
+        let xr = x.row(lo + i);
+        match xr.as_slice() {
+            Some(xs) => {
+                for (a, &b) in srow.iter_mut().zip(xs) {
+                    *a += wi * b;
+                }
+            }
+            None => {
+                for (a, &b) in srow.iter_mut().zip(xr.iter()) {
+                    *a += wi * b;
+                }
+            }
+        }
+    }
 }
 
 /// One Lloyd step: assign against `c`, accumulate weighted sums per cluster (in block order).
@@ -115,44 +192,47 @@ pub(crate) fn assign_and_accumulate(
     let (k, d) = c.dim();
     let mut labels = vec![0usize; n];
     let mut dist = vec![0.0; n];
-    let partials: Vec<(Array2<f64>, Vec<f64>)> = labels
+    let cs = c_sq.to_vec();
+    let partials: Vec<(Vec<f64>, Vec<f64>)> = labels
         .par_chunks_mut(BLOCK)
         .zip(dist.par_chunks_mut(BLOCK))
         .enumerate()
-        .map(|(b, (l, dd))| {
-            let lo = b * BLOCK;
-            let mut sums = Array2::<f64>::zeros((k, d));
-            let mut wsum = vec![0.0; k];
-            let mut t = 0;
-            while t < l.len() {
-                let hi = (t + TILE).min(l.len());
-                assign_tile(
-                    x.slice(s![lo + t..lo + hi, ..]),
-                    &x_sq[lo + t..lo + hi],
-                    c,
-                    c_sq,
-                    &mut l[t..hi],
-                    &mut dd[t..hi],
-                );
-                t = hi;
-            }
-            for (i, &lab) in l.iter().enumerate() {
-                let wi = w[lo + i];
-                wsum[lab] += wi;
-                let mut srow = sums.row_mut(lab);
-                srow.scaled_add(wi, &x.row(lo + i));
-            }
-            (sums, wsum)
-        })
+        .map_init(
+            || Array2::<f64>::zeros((TILE, k)),
+            |buf, (b, (l, dd))| {
+                let lo = b * BLOCK;
+                let mut sums = vec![0.0; k * d];
+                let mut wsum = vec![0.0; k];
+                let mut t = 0;
+                while t < l.len() {
+                    let hi = (t + TILE).min(l.len());
+                    assign_tile(
+                        x.slice(s![lo + t..lo + hi, ..]),
+                        &x_sq[lo + t..lo + hi],
+                        c,
+                        &cs,
+                        buf,
+                        &mut l[t..hi],
+                        &mut dd[t..hi],
+                    );
+                    t = hi;
+                }
+                accumulate(x, w, lo, l, &mut sums, &mut wsum);
+                (sums, wsum)
+            },
+        )
         .collect();
-    let mut sums = Array2::<f64>::zeros((k, d));
+    let mut sums = vec![0.0; k * d];
     let mut wsum = vec![0.0; k];
     for (ps, pw) in partials {
-        sums += &ps;
+        for (a, b) in sums.iter_mut().zip(ps) {
+            *a += b;
+        }
         for (a, b) in wsum.iter_mut().zip(pw) {
             *a += b;
         }
     }
+    let sums = Array2::from_shape_fn((k, d), |(j, e)| sums[j * d + e]);
     (labels, dist, sums, wsum)
 }
 
