@@ -271,25 +271,89 @@ pub(crate) struct LloydResult {
     pub n_iter: usize,
 }
 
+/// One assignment pass: labels, per-cluster weighted sums and weights, and each point's squared
+/// distance to its centre. `dist` may be left empty when no cluster is empty: only the
+/// empty-cluster relocation reads it.
+pub(crate) struct Accumulated {
+    pub labels: Vec<usize>,
+    pub dist: Vec<f64>,
+    pub sums: Array2<f64>,
+    pub wsum: Vec<f64>,
+}
+
+/// When Lloyd stops, and whether centres are renormalised (spherical k-means).
+pub(crate) struct Stop {
+    pub max_iter: usize,
+    /// Absolute tolerance on the summed squared centre shift.
+    pub tol_abs: f64,
+    pub spherical: bool,
+}
+
 /// Lloyd's algorithm exactly in scikit-learn's order of operations (see the module docs).
 pub(crate) fn lloyd(
     x: ArrayView2<f64>,
     x_sq: &Array1<f64>,
     w: &[f64],
-    mut centres: Array2<f64>,
+    centres: Array2<f64>,
     max_iter: usize,
     tol_abs: f64,
     spherical: bool,
 ) -> LloydResult {
     let xs = x_sq.to_vec();
+    let result = lloyd_with(
+        x,
+        w,
+        centres,
+        Stop {
+            max_iter,
+            tol_abs,
+            spherical,
+        },
+        |c| {
+            let c_sq = row_sq_norms(c);
+            let (labels, dist, sums, wsum) = assign_and_accumulate(x, &xs, w, c, &c_sq);
+            Ok::<_, std::convert::Infallible>(Accumulated {
+                labels,
+                dist,
+                sums,
+                wsum,
+            })
+        },
+        |c| Ok(assign(x, x_sq, c, &row_sq_norms(c)).0),
+    );
+    match result {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+/// The Lloyd iteration shared by every backend: `step` does the assignment and accumulation
+/// for the current centres (ndarray/rayon or candle), `label` the final labelling; the centre
+/// update, empty-cluster relocation and scikit-learn's convergence rules live here once.
+pub(crate) fn lloyd_with<E>(
+    x: ArrayView2<f64>,
+    w: &[f64],
+    mut centres: Array2<f64>,
+    Stop {
+        max_iter,
+        tol_abs,
+        spherical,
+    }: Stop,
+    mut step: impl FnMut(ArrayView2<f64>) -> Result<Accumulated, E>,
+    mut label: impl FnMut(ArrayView2<f64>) -> Result<Vec<usize>, E>,
+) -> Result<LloydResult, E> {
     let mut labels_old: Option<Vec<usize>> = None;
     let mut labels = Vec::new();
     let mut strict = false;
     let mut n_iter = 0;
     for it in 0..max_iter {
         n_iter = it + 1;
-        let c_sq = row_sq_norms(centres.view());
-        let (l, dist, mut sums, mut wsum) = assign_and_accumulate(x, &xs, w, centres.view(), &c_sq);
+        let Accumulated {
+            labels: l,
+            dist,
+            mut sums,
+            mut wsum,
+        } = step(centres.view())?;
         relocate_empty(x, w, &l, &dist, &mut sums, &mut wsum);
         let mut new = sums;
         for (j, mut row) in new.axis_iter_mut(Axis(0)).enumerate() {
@@ -319,16 +383,15 @@ pub(crate) fn lloyd(
     }
     if !strict {
         // Labels must match the final centres.
-        let c_sq = row_sq_norms(centres.view());
-        labels = assign(x, x_sq, centres.view(), &c_sq).0;
+        labels = label(centres.view())?;
     }
     let inertia = inertia(x, w, centres.view(), &labels);
-    LloydResult {
+    Ok(LloydResult {
         centres,
         labels,
         inertia,
         n_iter,
-    }
+    })
 }
 
 /// Σ w‖x − c_label‖², computed by direct differences for accuracy.

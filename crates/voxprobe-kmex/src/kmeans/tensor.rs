@@ -7,7 +7,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -72,70 +72,56 @@ pub(crate) fn fit_tensor(
         if spherical {
             centres = super::normalize_rows_lenient(centres);
         }
-        let mut labels_old: Option<Vec<usize>> = None;
-        let mut labels: Vec<usize> = Vec::new();
-        let mut strict = false;
-        let mut n_iter = 0;
-        for it in 0..q.max_iter {
-            n_iter = it + 1;
-            let ct = to_tensor(centres.view(), device)?;
-            let (lt, dt) = assign(&xt, &x_sq, &ct)?;
-            let onehot = lt
-                .unsqueeze(1)?
-                .broadcast_eq(&ids)?
-                .to_dtype(DType::F64)?
-                .broadcast_mul(&wt)?;
-            let sums_t = onehot.t()?.matmul(&xt)?;
-            let wsum_t = onehot.sum(0)?;
-            let l: Vec<usize> = lt
+        let to_labels = |lt: Tensor| -> Result<Vec<usize>> {
+            Ok(lt
                 .to_vec1::<u32>()?
                 .into_iter()
                 .map(|v| v as usize)
-                .collect();
-            let mut wsum = wsum_t.to_vec1::<f64>()?;
-            let sums_v = sums_t.flatten_all()?.to_vec1::<f64>()?;
-            let mut sums = Array2::from_shape_vec((k, d), sums_v).map_err(|e| Error::Model {
-                reason: e.to_string(),
-            })?;
-            if wsum.contains(&0.0) {
-                let dist = dt.to_vec1::<f64>()?;
-                engine::relocate_empty(x, &w, &l, &dist, &mut sums, &mut wsum);
-            }
-            for (j, mut row) in sums.axis_iter_mut(Axis(0)).enumerate() {
-                if wsum[j] > 0.0 {
-                    let inv = 1.0 / wsum[j];
-                    row.mapv_inplace(|v| v * inv);
-                }
-            }
-            if spherical {
-                sums = super::normalize_rows_lenient(sums);
-            }
-            let shift: f64 = sums
-                .axis_iter(Axis(0))
-                .zip(centres.axis_iter(Axis(0)))
-                .map(|(a, b)| engine::sq_dist(a, b))
-                .sum();
-            centres = sums;
-            labels = l;
-            if labels_old.as_ref() == Some(&labels) {
-                strict = true;
-                break;
-            }
-            if shift <= tol_abs {
-                break;
-            }
-            labels_old = Some(labels.clone());
-        }
-        if !strict {
-            let ct = to_tensor(centres.view(), device)?;
-            let (lt, _) = assign(&xt, &x_sq, &ct)?;
-            labels = lt
-                .to_vec1::<u32>()?
-                .into_iter()
-                .map(|v| v as usize)
-                .collect();
-        }
-        let inertia = engine::inertia(x, &w, centres.view(), &labels);
+                .collect())
+        };
+        let engine::LloydResult {
+            centres,
+            labels,
+            inertia,
+            n_iter,
+        } = engine::lloyd_with(
+            x,
+            &w,
+            centres,
+            engine::Stop {
+                max_iter: q.max_iter,
+                tol_abs,
+                spherical,
+            },
+            |c| {
+                let ct = to_tensor(c, device)?;
+                let (lt, dt) = assign(&xt, &x_sq, &ct)?;
+                let onehot = lt
+                    .unsqueeze(1)?
+                    .broadcast_eq(&ids)?
+                    .to_dtype(DType::F64)?
+                    .broadcast_mul(&wt)?;
+                let sums_t = onehot.t()?.matmul(&xt)?;
+                let wsum = onehot.sum(0)?.to_vec1::<f64>()?;
+                let sums_v = sums_t.flatten_all()?.to_vec1::<f64>()?;
+                let sums = Array2::from_shape_vec((k, d), sums_v).map_err(|e| Error::Model {
+                    reason: e.to_string(),
+                })?;
+                // Distances leave the device only when an empty cluster needs them.
+                let dist = if wsum.contains(&0.0) {
+                    dt.to_vec1::<f64>()?
+                } else {
+                    Vec::new()
+                };
+                Ok(engine::Accumulated {
+                    labels: to_labels(lt)?,
+                    dist,
+                    sums,
+                    wsum,
+                })
+            },
+            |c| to_labels(assign(&xt, &x_sq, &to_tensor(c, device)?)?.0),
+        )?;
         if best.as_ref().is_none_or(|b| inertia < b.0) {
             best = Some((inertia, centres, labels, n_iter));
         }
