@@ -2,7 +2,8 @@
 """Workloads + Python reference timings for scripts/bench_audit_vs_python.sh.
 
 Generates seeded (seed 7) workloads: 1,000 pairs of ~20 words and 100 pairs of 200 words at ~5/15/30 %
-word corruption, times error-align 0.1.0b10 (default, unambiguous) and jiwer 4.0.0 per pair,
+word corruption, times error-align 0.1.0b10 (default, unambiguous, beam_size=5, and word_level_pass=False on a
+prefix of 200 / 10 pairs) and jiwer 4.0.0 per pair,
 single-threaded, best of 3, and writes the default-variant ops for the identity check.
 """
 import json
@@ -32,6 +33,11 @@ def workloads():
             yield f"{n_pairs}x{n_words}w_{int(rate * 100)}pct", pairs
 
 
+def no_word_pass_pairs(name, n):
+    """Pairs timed with word_level_pass=False (the Rust side reads the same rule)."""
+    return min(n, 10 if "x200w" in name else 200)
+
+
 def best_rate(n, f, repeats=3):
     best = float("inf")
     for _ in range(repeats):
@@ -54,6 +60,12 @@ def main():
         res["error_align_default"] = best_rate(n, lambda: [error_align(p["ref"], p["hyp"]) for p in pairs])
         res["error_align_unambiguous"] = best_rate(
             n, lambda: [error_align(p["ref"], p["hyp"], word_level_method="unambiguous") for p in pairs]
+        )
+        res["error_align_beam_5"] = best_rate(n, lambda: [error_align(p["ref"], p["hyp"], beam_size=5) for p in pairs])
+        # word_level_pass=False is ~100x slower: time a prefix of the pairs, one pass.
+        sub = pairs[: no_word_pass_pairs(name, n)]
+        res["error_align_no_word_pass"] = best_rate(
+            len(sub), lambda: [error_align(p["ref"], p["hyp"], word_level_pass=False) for p in sub], repeats=1
         )
         res["wer_process_words"] = best_rate(n, lambda: [jiwer.process_words(p["ref"], p["hyp"]) for p in pairs])
         res["cer_process_characters"] = best_rate(

@@ -7,12 +7,14 @@ cd "$(dirname "$0")/.."
 PY=${PY:-/work/venvs/audit/bin/python}
 OUT=${OUT:-target/audit_bench}
 mkdir -p "$OUT"
-"$PY" scripts/bench_audit_python.py "$OUT"
+# Build first, so that the binary timed is the one of the tree as it was when the run started.
 cargo build --release --example audit_bench --no-default-features --features audit
-BIN=target/release/examples/audit_bench
+BIN=${CARGO_TARGET_DIR:-target}/release/examples/audit_bench
+"$PY" scripts/bench_audit_python.py "$OUT"
 for f in "$OUT"/*w_*pct.jsonl; do
   name=$(basename "$f" .jsonl)
-  RAYON_NUM_THREADS=1 "$BIN" "$f" --dump-ops "$OUT/$name.rs_ops.jsonl" > "$OUT/$name.rust.jsonl"
+  case "$name" in *x200w*) nwp=10 ;; *) nwp=200 ;; esac  # as no_word_pass_pairs() in the .py
+  RAYON_NUM_THREADS=1 "$BIN" "$f" --no-word-pass-pairs "$nwp" --dump-ops "$OUT/$name.rs_ops.jsonl" > "$OUT/$name.rust.jsonl"
 done
 "$PY" - "$OUT" <<'PYEOF'
 import json, os, sys

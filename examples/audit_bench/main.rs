@@ -17,9 +17,10 @@ struct Args {
     /// Passes; the best is reported.
     #[arg(long, default_value_t = 3)]
     repeats: usize,
-    /// Also time `word_level_pass = false` (slow on long inputs).
-    #[arg(long)]
-    no_word_pass: bool,
+    /// Time `word_level_pass = false` on the first N pairs, one pass (0 = skip; it is slow on
+    /// long inputs). The Python side uses 200 pairs of ~20 words and 10 of 200 words.
+    #[arg(long, default_value_t = 0)]
+    no_word_pass_pairs: usize,
     /// Write default-variant ops here (compact fixture format) for an identity check.
     #[arg(long)]
     dump_ops: Option<String>,
@@ -50,21 +51,31 @@ fn main() -> Result<()> {
         .collect::<Result<_>>()?;
     let n = pairs.len();
     let mut variants = vec![
-        ("error_align_default", AlignOptions::default()),
+        ("error_align_default", AlignOptions::default(), n, a.repeats),
         (
             "error_align_unambiguous",
             AlignOptions::default().word_level_method(WordLevelMethod::Unambiguous),
+            n,
+            a.repeats,
+        ),
+        (
+            "error_align_beam_5",
+            AlignOptions::default().beam_size(5),
+            n,
+            a.repeats,
         ),
     ];
-    if a.no_word_pass {
+    if a.no_word_pass_pairs > 0 {
         variants.push((
             "error_align_no_word_pass",
             AlignOptions::default().word_level_pass(false),
+            a.no_word_pass_pairs.min(n),
+            1,
         ));
     }
-    for (name, opts) in &variants {
-        let rate = best_rate(n, a.repeats, || {
-            for (r, h) in &pairs {
+    for (name, opts, count, repeats) in &variants {
+        let rate = best_rate(*count, *repeats, || {
+            for (r, h) in &pairs[..*count] {
                 std::hint::black_box(error_align(r, h, opts)?);
             }
             Ok(())

@@ -2,13 +2,10 @@
 //! beam search, segments → ops with compound flags. Output is op-for-op identical to the Python
 //! package (checked on committed fixtures for four variants).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use serde::{Deserialize, Serialize};
 
-use crate::levenshtein::{editops, EditTag};
-use crate::text::{char_class, tokenize, Token};
+use crate::levenshtein::{editops_ids, EditTag, FxMap};
+use crate::text::{char_class, normalize_into, tokenize_spans_into};
 use crate::{Error, Result};
 
 /// Type of an alignment op (error-align `OpType`).
@@ -130,20 +127,22 @@ pub fn error_align(reference: &str, hypothesis: &str, opts: &AlignOptions) -> Re
     opts.check()?;
     let rc: Vec<char> = reference.chars().collect();
     let hc: Vec<char> = hypothesis.chars().collect();
-    let rt = tokenize(&rc);
-    let ht = tokenize(&hc);
+    let rt = Toks::new(&rc);
+    let ht = Toks::new(&hc);
     let input = Input {
         ref_raw: &rc,
         hyp_raw: &hc,
         ref_tokens: &rt,
         hyp_tokens: &ht,
     };
-    let identical = rt.len() == ht.len() && rt.iter().zip(ht.iter()).all(|(a, b)| a.norm == b.norm);
+    let identical = rt.len() == ht.len() && (0..rt.len()).all(|i| rt.norm(i) == ht.norm(i));
     if identical {
         return Ok((0..rt.len()).map(|i| input.match_op(i, i)).collect());
     }
     if !opts.word_level_pass {
-        return input.beam_gap(0, rt.len(), 0, ht.len(), opts.beam_size);
+        let mut out = Vec::new();
+        with_scratch(|sc| input.beam_gap(0, rt.len(), 0, ht.len(), opts.beam_size, sc, &mut out))?;
+        return Ok(out);
     }
     let anchors = match opts.word_level_method {
         WordLevelMethod::Rapidfuzz => rapidfuzz_anchors(&rt, &ht),
@@ -152,11 +151,47 @@ pub fn error_align(reference: &str, hypothesis: &str, opts: &AlignOptions) -> Re
     input.align_from_anchors(&anchors, opts.beam_size)
 }
 
+/// Tokens of one text (error-align `basic_tokenizer` + `basic_normalizer`, as
+/// [`crate::text::tokenize`]) in flat buffers: one allocation per buffer, not per token.
+struct Toks {
+    /// Raw `[start, end)` code-point spans.
+    spans: Vec<(usize, usize)>,
+    /// All normalized tokens concatenated; token `i` is `norm[spans[i].0 - .. ]` via `off`.
+    norm: Vec<char>,
+    /// Start of each token in `norm` (a normalized token has its raw token's length).
+    off: Vec<usize>,
+}
+
+impl Toks {
+    fn new(chars: &[char]) -> Self {
+        let mut spans = Vec::new();
+        tokenize_spans_into(chars, &mut spans);
+        let mut norm = Vec::with_capacity(chars.len());
+        let mut off = Vec::with_capacity(spans.len());
+        for &(a, b) in &spans {
+            off.push(norm.len());
+            normalize_into(chars.get(a..b).unwrap_or(&[]), &mut norm);
+        }
+        Self { spans, norm, off }
+    }
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+    fn norm(&self, i: usize) -> &[char] {
+        let a = self.off[i];
+        let b = self.off.get(i + 1).copied().unwrap_or(self.norm.len());
+        &self.norm[a..b]
+    }
+    fn start(&self, i: usize) -> usize {
+        self.spans[i].0
+    }
+}
+
 struct Input<'a> {
     ref_raw: &'a [char],
     hyp_raw: &'a [char],
-    ref_tokens: &'a [Token],
-    hyp_tokens: &'a [Token],
+    ref_tokens: &'a Toks,
+    hyp_tokens: &'a Toks,
 }
 
 fn substr(chars: &[char], a: usize, b: usize) -> String {
@@ -165,47 +200,56 @@ fn substr(chars: &[char], a: usize, b: usize) -> String {
 
 impl Input<'_> {
     fn match_op(&self, r: usize, h: usize) -> AlignOp {
-        let rt = &self.ref_tokens[r];
-        let ht = &self.hyp_tokens[h];
+        let (rs, re) = self.ref_tokens.spans[r];
+        let (hs, he) = self.hyp_tokens.spans[h];
         AlignOp {
             op_type: OpType::Match,
-            ref_text: Some(substr(self.ref_raw, rt.start, rt.end)),
-            hyp_text: Some(substr(self.hyp_raw, ht.start, ht.end)),
-            ref_span: Some([rt.start, rt.end]),
-            hyp_span: Some([ht.start, ht.end]),
+            ref_text: Some(substr(self.ref_raw, rs, re)),
+            hyp_text: Some(substr(self.hyp_raw, hs, he)),
+            ref_span: Some([rs, re]),
+            hyp_span: Some([hs, he]),
             left_compound: false,
             right_compound: false,
         }
     }
 
     fn align_from_anchors(&self, anchors: &[(usize, usize)], beam: usize) -> Result<Vec<AlignOp>> {
-        let mut out = Vec::new();
+        with_scratch(|sc| self.align_from_anchors_in(anchors, beam, sc))
+    }
+
+    fn align_from_anchors_in(
+        &self,
+        anchors: &[(usize, usize)],
+        beam: usize,
+        sc: &mut Scratch,
+    ) -> Result<Vec<AlignOp>> {
+        let mut out = Vec::with_capacity(self.ref_tokens.len() + 4);
         let (mut hs, mut rs) = (0usize, 0usize);
         let terminal = (self.hyp_tokens.len(), self.ref_tokens.len());
         for (k, &(he, re)) in anchors.iter().chain(std::iter::once(&terminal)).enumerate() {
             let ref_empty = rs == re;
             let hyp_empty = hs == he;
             if !ref_empty && !hyp_empty {
-                out.extend(self.beam_gap(rs, re, hs, he, beam)?);
+                self.beam_gap(rs, re, hs, he, beam, sc, &mut out)?;
             } else if ref_empty && !hyp_empty {
-                for t in &self.hyp_tokens[hs..he] {
+                for &(a, b) in &self.hyp_tokens.spans[hs..he] {
                     out.push(AlignOp {
                         op_type: OpType::Insert,
                         ref_text: None,
-                        hyp_text: Some(substr(self.hyp_raw, t.start, t.end)),
+                        hyp_text: Some(substr(self.hyp_raw, a, b)),
                         ref_span: None,
-                        hyp_span: Some([t.start, t.end]),
+                        hyp_span: Some([a, b]),
                         left_compound: false,
                         right_compound: false,
                     });
                 }
             } else if hyp_empty && !ref_empty {
-                for t in &self.ref_tokens[rs..re] {
+                for &(a, b) in &self.ref_tokens.spans[rs..re] {
                     out.push(AlignOp {
                         op_type: OpType::Delete,
-                        ref_text: Some(substr(self.ref_raw, t.start, t.end)),
+                        ref_text: Some(substr(self.ref_raw, a, b)),
                         hyp_text: None,
-                        ref_span: Some([t.start, t.end]),
+                        ref_span: Some([a, b]),
                         hyp_span: None,
                         left_compound: false,
                         right_compound: false,
@@ -221,6 +265,9 @@ impl Input<'_> {
         Ok(out)
     }
 
+    /// Aligns ref tokens `rs..re` with hyp tokens `hs..he` by the character beam search,
+    /// appending the ops to `out`.
+    #[allow(clippy::too_many_arguments)]
     fn beam_gap(
         &self,
         rs: usize,
@@ -228,12 +275,18 @@ impl Input<'_> {
         hs: usize,
         he: usize,
         beam: usize,
-    ) -> Result<Vec<AlignOp>> {
-        let r = Embedded::new(&self.ref_tokens[rs..re]);
-        let h = Embedded::new(&self.hyp_tokens[hs..he]);
-        let g = GapGraph::new(&r, &h);
-        let segs = beam_search(&r, &h, &g, beam)?;
-        Ok(segments_to_ops(&segs, &r, &h, self.ref_raw, self.hyp_raw))
+        sc: &mut Scratch,
+        out: &mut Vec<AlignOp>,
+    ) -> Result<()> {
+        sc.r.fill(self.ref_tokens, rs..re);
+        sc.h.fill(self.hyp_tokens, hs..he);
+        sc.graph.build(&sc.r, &sc.h);
+        let found = beam_search(&sc.r, &sc.h, &sc.graph, beam, &mut sc.beam);
+        if found.is_ok() {
+            segments_to_ops(&sc.beam.out, &sc.r, &sc.h, self.ref_raw, self.hyp_raw, out);
+        }
+        sc.trim();
+        found
     }
 }
 
@@ -241,25 +294,28 @@ impl Input<'_> {
 // Word-level passes
 // ------------------------------------------------------------------------------------------
 
-fn token_ids(rt: &[Token], ht: &[Token]) -> (Vec<u32>, Vec<u32>) {
-    let mut map: HashMap<&[char], u32> = HashMap::new();
+/// Dense ids of the normalized tokens (shared between both sides) and the number of
+/// distinct reference ids (every ref id is below it).
+fn token_ids(rt: &Toks, ht: &Toks) -> (Vec<u32>, Vec<u32>, usize) {
+    let mut map: FxMap<&[char], u32> = FxMap::default();
     let mut r = Vec::with_capacity(rt.len());
-    for t in rt {
+    for i in 0..rt.len() {
         let n = map.len() as u32;
-        r.push(*map.entry(t.norm.as_slice()).or_insert(n));
+        r.push(*map.entry(rt.norm(i)).or_insert(n));
     }
+    let n_ref = map.len();
     let mut h = Vec::with_capacity(ht.len());
-    for t in ht {
+    for i in 0..ht.len() {
         let n = map.len() as u32;
-        h.push(*map.entry(t.norm.as_slice()).or_insert(n));
+        h.push(*map.entry(ht.norm(i)).or_insert(n));
     }
-    (r, h)
+    (r, h, n_ref)
 }
 
 /// Anchors `(hyp_idx, ref_idx)` from the complement of RapidFuzz's editops.
-fn rapidfuzz_anchors(rt: &[Token], ht: &[Token]) -> Vec<(usize, usize)> {
-    let (r, h) = token_ids(rt, ht);
-    let ops = editops(&r, &h);
+fn rapidfuzz_anchors(rt: &Toks, ht: &Toks) -> Vec<(usize, usize)> {
+    let (r, h, n_ref) = token_ids(rt, ht);
+    let ops = editops_ids(&r, &h, n_ref);
     let mut ref_edit = vec![false; r.len()];
     let mut hyp_edit = vec![false; h.len()];
     for op in &ops {
@@ -280,8 +336,8 @@ fn rapidfuzz_anchors(rt: &[Token], ht: &[Token]) -> Vec<(usize, usize)> {
 }
 
 /// Anchors shared by all optimal word alignments (error-align `get_unambiguous_node_matches`).
-fn unambiguous_anchors(rt: &[Token], ht: &[Token]) -> Vec<(usize, usize)> {
-    let (r, h) = token_ids(rt, ht);
+fn unambiguous_anchors(rt: &Toks, ht: &Toks) -> Vec<(usize, usize)> {
+    let (r, h, _) = token_ids(rt, ht);
     let (n, m) = (r.len(), h.len());
     let w = n + 1;
     // Forward and backward unit-cost distances over hyp rows × ref columns.
@@ -364,12 +420,28 @@ fn unambiguous_anchors(rt: &[Token], ht: &[Token]) -> Vec<(usize, usize)> {
 // ------------------------------------------------------------------------------------------
 // Character level
 // ------------------------------------------------------------------------------------------
+//
+// Speed notes. The beam search is where error-align spends its time; this port keeps its
+// semantics exactly (same children in the same order, same pruning map, same sort key, same
+// greedy commit, checked op for op on the fixtures) but removes the bookkeeping cost:
+// * every buffer (embedded strings, DP matrix, flags, beam, candidates, segment arena, the
+//   pruning table) lives in a per-thread `Scratch` reused across gaps and pairs (trimmed after
+//   a very long gap);
+// * paths share their segment lists through an arena of back-linked segments (the C++ copies
+//   the list on every expansion);
+// * the pruning map and the per-iteration candidate map are ONE table (`KeyTable`): entries
+//   carry iteration stamps, so "clear" is an assignment and each child costs one probe;
+// * the beam is never sorted: only the `beam_size` smallest `(norm_cost, sort_id)` keys are
+//   selected (O(n)), plus the minimum for the greedy commit. The one place where the
+//   reference's order matters, "first child wins a tie", is decided by comparing the parents'
+//   keys (see `Offer::offer`).
 
 const START: char = '<';
 const END: char = '>';
 
 /// `<tok1><tok2>…` with per-character class, raw offset (-1 for delimiters) and a prefix count
 /// of non-delimiters (to test "does this range hold a real character" in O(1)).
+#[derive(Default)]
 struct Embedded {
     chars: Vec<char>,
     class: Vec<u8>,
@@ -378,42 +450,37 @@ struct Embedded {
 }
 
 impl Embedded {
-    fn new(tokens: &[Token]) -> Self {
-        let len: usize = tokens.iter().map(|t| t.norm.len() + 2).sum();
-        let mut chars = Vec::with_capacity(len);
-        let mut map = Vec::with_capacity(len);
-        for t in tokens {
-            chars.push(START);
-            map.push(-1);
-            for (k, &c) in t.norm.iter().enumerate() {
-                chars.push(c);
-                map.push((t.start + k) as i64);
-            }
-            chars.push(END);
-            map.push(-1);
-        }
-        let class: Vec<u8> = chars
-            .iter()
-            .map(|&c| {
-                if c == START || c == END {
+    /// Refills the buffers from tokens `range` of `toks` (reusing their allocations).
+    fn fill(&mut self, toks: &Toks, range: std::ops::Range<usize>) {
+        self.chars.clear();
+        self.class.clear();
+        self.map.clear();
+        self.nondelim_prefix.clear();
+        let mut acc = 0u32;
+        self.nondelim_prefix.push(0);
+        for t in range {
+            let start = toks.start(t);
+            self.chars.push(START);
+            self.class.push(0);
+            self.map.push(-1);
+            self.nondelim_prefix.push(acc);
+            for (k, &c) in toks.norm(t).iter().enumerate() {
+                self.chars.push(c);
+                // A normalized token may itself contain '<' or '>' only if a custom normalizer
+                // produced them; the default tokenizer never does (they are not \p{L}/\p{N}).
+                self.class.push(if c == START || c == END {
                     0
                 } else {
                     char_class(c)
-                }
-            })
-            .collect();
-        let mut nondelim_prefix = Vec::with_capacity(len + 1);
-        let mut acc = 0u32;
-        nondelim_prefix.push(0);
-        for &m in &map {
-            acc += u32::from(m >= 0);
-            nondelim_prefix.push(acc);
-        }
-        Self {
-            chars,
-            class,
-            map,
-            nondelim_prefix,
+                });
+                self.map.push((start + k) as i64);
+                acc += 1;
+                self.nondelim_prefix.push(acc);
+            }
+            self.chars.push(END);
+            self.class.push(0);
+            self.map.push(-1);
+            self.nondelim_prefix.push(acc);
         }
     }
 
@@ -421,13 +488,16 @@ impl Embedded {
         self.chars.len()
     }
 
-    /// Embedded positions `a..b` contain a non-delimiter.
-    fn has_real(&self, a: i64, b: i64) -> bool {
+    /// Embedded positions `a..b` (with `a >= 0`) contain a non-delimiter.
+    #[inline]
+    fn has_real(&self, a: i32, b: i32) -> bool {
         if b <= a || a < 0 {
             return false;
         }
-        let (a, b) = (a as usize, b as usize);
-        match (self.nondelim_prefix.get(b), self.nondelim_prefix.get(a)) {
+        match (
+            self.nondelim_prefix.get(b as usize),
+            self.nondelim_prefix.get(a as usize),
+        ) {
             (Some(x), Some(y)) => x > y,
             _ => false,
         }
@@ -447,15 +517,24 @@ const UNAMBIGUOUS_END: u8 = 2;
 
 /// Per-gap cell flags: on some optimal path of the character DP; end of an unambiguous token-span
 /// match. Cell `(i, j)` = path position `(i - 1, j - 1)`.
+#[derive(Default)]
 struct GapGraph {
     width: usize,
     flags: Vec<u8>,
+    // Work buffers (kept for reuse).
+    f: Vec<u32>,
+    next: Vec<u32>,
+    cur: Vec<u32>,
+    ends: Vec<(usize, usize)>,
+    row_count: Vec<u32>,
+    col_count: Vec<u32>,
 }
 
 impl GapGraph {
-    fn new(r: &Embedded, h: &Embedded) -> Self {
+    fn build(&mut self, r: &Embedded, h: &Embedded) {
         let (nr, nh) = (r.len(), h.len());
         let w = nr + 1;
+        self.width = w;
         let cost = |hc: char, rc: char| -> u32 {
             if hc == rc {
                 0
@@ -465,7 +544,9 @@ impl GapGraph {
                 2
             }
         };
-        let mut f = vec![0u32; (nh + 1) * w];
+        let f = &mut self.f;
+        f.clear();
+        f.resize((nh + 1) * w, 0);
         for (j, v) in f.iter_mut().take(w).enumerate() {
             *v = j as u32;
         }
@@ -481,31 +562,33 @@ impl GapGraph {
             }
         }
         let total = f[nh * w + nr];
-        let mut flags = vec![0u8; (nh + 1) * w];
+        self.flags.clear();
+        self.flags.resize((nh + 1) * w, 0);
         // Backward distances, two rolling rows.
-        let mut next = vec![0u32; w];
-        let mut cur = vec![0u32; w];
+        self.next.clear();
+        self.next.resize(w, 0);
+        self.cur.clear();
+        self.cur.resize(w, 0);
         for i in (0..=nh).rev() {
             for j in (0..=nr).rev() {
-                cur[j] = if i == nh {
+                self.cur[j] = if i == nh {
                     (nr - j) as u32
                 } else if j == nr {
                     (nh - i) as u32
                 } else {
-                    let d = next[j + 1] + cost(h.chars[i], r.chars[j]);
-                    d.min(next[j] + 1).min(cur[j + 1] + 1)
+                    let d = self.next[j + 1] + cost(h.chars[i], r.chars[j]);
+                    d.min(self.next[j] + 1).min(self.cur[j + 1] + 1)
                 };
-                if f[i * w + j] + cur[j] == total {
-                    flags[i * w + j] = ON_PATH;
+                if f[i * w + j] + self.cur[j] == total {
+                    self.flags[i * w + j] = ON_PATH;
                 }
             }
-            std::mem::swap(&mut next, &mut cur);
+            std::mem::swap(&mut self.next, &mut self.cur);
         }
-        let mut g = Self { width: w, flags };
-        g.mark_unambiguous_span_ends(r, h, &f);
-        g
+        self.mark_unambiguous_span_ends(r, h);
     }
 
+    #[inline]
     fn on_path(&self, i: usize, j: usize) -> bool {
         self.flags
             .get(i * self.width + j)
@@ -513,35 +596,39 @@ impl GapGraph {
     }
 
     /// error-align `get_unambiguous_token_span_matches`.
-    fn mark_unambiguous_span_ends(&mut self, r: &Embedded, h: &Embedded, f: &[u32]) {
+    fn mark_unambiguous_span_ends(&mut self, r: &Embedded, h: &Embedded) {
         let w = self.width;
         let (nr, nh) = (r.len(), h.len());
-        let match_parent = |g: &Self, i: usize, j: usize| -> bool {
+        let f = &self.f;
+        let flags = &self.flags;
+        let match_parent = |i: usize, j: usize| -> bool {
             i >= 1
                 && j >= 1
                 && i <= nh
                 && j <= nr
-                && g.on_path(i, j)
+                && flags[i * w + j] & ON_PATH != 0
                 && h.chars[i - 1] == r.chars[j - 1]
                 && f[(i - 1) * w + j - 1] == f[i * w + j]
         };
-        let mut ends = Vec::new();
-        let mut row_count = vec![0u32; nh + 2];
-        let mut col_count = vec![0u32; nr + 2];
+        self.ends.clear();
+        self.row_count.clear();
+        self.row_count.resize(nh + 2, 0);
+        self.col_count.clear();
+        self.col_count.resize(nr + 2, 0);
         for j in 1..=nr {
             if r.chars[j - 1] != START {
                 continue;
             }
             for i in 1..=nh {
-                if !match_parent(self, i, j) {
+                if !match_parent(i, j) {
                     continue;
                 }
                 let (mut ii, mut jj) = (i + 1, j + 1);
-                while ii <= nh && jj <= nr && match_parent(self, ii, jj) {
+                while ii <= nh && jj <= nr && match_parent(ii, jj) {
                     if r.chars[jj - 1] == END {
-                        ends.push((ii, jj));
-                        row_count[ii] += 1;
-                        col_count[jj] += 1;
+                        self.ends.push((ii, jj));
+                        self.row_count[ii] += 1;
+                        self.col_count[jj] += 1;
                         break;
                     }
                     ii += 1;
@@ -549,13 +636,14 @@ impl GapGraph {
                 }
             }
         }
-        for (i, j) in ends {
-            if row_count[i] == 1 && col_count[j] == 1 {
+        for &(i, j) in &self.ends {
+            if self.row_count[i] == 1 && self.col_count[j] == 1 {
                 self.flags[i * w + j] |= UNAMBIGUOUS_END;
             }
         }
     }
 
+    #[inline]
     fn unambiguous_end(&self, i: usize, j: usize) -> bool {
         self.flags
             .get(i * self.width + j)
@@ -566,35 +654,42 @@ impl GapGraph {
 /// A closed segment: end positions and open cost at close, linked to the previous one.
 #[derive(Clone, Copy)]
 struct Segment {
-    hyp_end: i64,
-    ref_end: i64,
-    open_cost: i64,
+    hyp_end: i32,
+    ref_end: i32,
+    open_cost: i32,
     prev: u32,
 }
 
 const NO_SEG: u32 = u32::MAX;
 
+/// A beam path (error-align `Path`). Positions are embedded indices (-1 = before the first
+/// character); costs are integers (the reference's f64 costs are always integral); `cost`
+/// caches [`Path::compute_cost`] once the child is complete; segments are a linked list in the
+/// arena `BeamBufs::segs` (shared prefixes, no copying).
 #[derive(Clone, Copy)]
 struct Path {
-    hyp: i64,
-    refi: i64,
-    last_hyp: i64,
-    last_ref: i64,
-    closed: i64,
-    open: i64,
-    at_unambiguous: bool,
+    hyp: i32,
+    refi: i32,
+    last_hyp: i32,
+    last_ref: i32,
+    closed: i32,
+    open: i32,
+    cost: i32,
     seg: u32,
     sort_id: u64,
+    at_unambiguous: bool,
 }
 
 const SORT_ID_BASE: u64 = 146_527;
 
-fn is_sub(h: i64, r: i64, lh: i64, lr: i64) -> bool {
+#[inline]
+fn is_sub(h: i32, r: i32, lh: i32, lr: i32) -> bool {
     !(r == lr || h == lh)
 }
 
 impl Path {
-    fn cost(&self) -> i64 {
+    #[inline]
+    fn compute_cost(&self) -> i32 {
         let extra = if is_sub(self.hyp, self.refi, self.last_hyp, self.last_ref) {
             self.open
         } else {
@@ -602,18 +697,19 @@ impl Path {
         };
         self.closed + self.open + extra
     }
-    fn norm_cost(&self) -> f64 {
-        let c = self.cost();
+    /// error-align `norm_cost` as f64 bits. Costs are >= 0, so the IEEE bit pattern orders
+    /// exactly like the f64 value (0.0 is +0.0 here, never -0.0).
+    #[inline]
+    fn norm_cost_bits(&self) -> u64 {
+        let c = self.cost;
         if c == 0 {
-            0.0
+            0
         } else {
-            c as f64 / (self.refi + self.hyp + 3) as f64
+            (f64::from(c) / f64::from(self.refi + self.hyp + 3)).to_bits()
         }
     }
-    fn key(&self) -> (i64, i64, i64, i64) {
-        (self.hyp, self.refi, self.last_hyp, self.last_ref)
-    }
-    fn child(&self, ref_step: i64, hyp_step: i64) -> Path {
+    #[inline]
+    fn child(&self, ref_step: i32, hyp_step: i32) -> Path {
         let mut c = *self;
         c.refi += ref_step;
         c.hyp += hyp_step;
@@ -624,7 +720,8 @@ impl Path {
             .wrapping_add((ref_step + ref_step + hyp_step) as u64);
         c
     }
-    fn reset(&mut self, h: i64, r: i64) {
+    #[inline]
+    fn reset(&mut self, h: i32, r: i32) {
         self.closed += self.open;
         if is_sub(h, r, self.last_hyp, self.last_ref) {
             self.closed += self.open;
@@ -635,15 +732,211 @@ impl Path {
     }
 }
 
+/// One key of [`KeyTable`].
+#[derive(Clone, Copy)]
+struct Entry {
+    /// `(hyp + 1) * (ref len + 1) + (ref + 1)`.
+    cell: u32,
+    last_hyp: i32,
+    last_ref: i32,
+    /// Lowest cost seen for this key since the last clear (error-align's `prune_map`).
+    best: i32,
+    /// Iteration of the last write of `best`. Every such write also makes (or keeps) this
+    /// key's candidate of that iteration (see `beam_search`), so `stamp == iteration` means
+    /// "has a candidate now, at `idx`".
+    stamp: u32,
+    /// Index of this key's candidate in iteration `stamp`.
+    idx: u32,
+}
+
+/// Map from a path's pruning key `(hyp, ref, last_hyp, last_ref)` to the persistent best cost
+/// and this iteration's candidate index. Entries are appended to `entries`; an open-addressing
+/// (linear probing) index of 8-byte slots `(stamp, entry)` finds them. The index stays small
+/// (cache-resident) and clearing is O(1): a slot written at or before `cleared_at` is empty.
+/// That is sound for linear probing because every live slot was written after the last clear,
+/// so no live probe chain runs through a slot that went stale after the chain was built.
+struct KeyTable {
+    slots: Vec<(u32, u32)>,
+    shift: u32,
+    width: usize,
+    entries: Vec<Entry>,
+    cleared_at: u32,
+}
+
+impl Default for KeyTable {
+    fn default() -> Self {
+        Self {
+            slots: vec![(0, 0); 1 << 10],
+            shift: 64 - 10,
+            width: 0,
+            entries: Vec::new(),
+            cleared_at: 0,
+        }
+    }
+}
+
+impl KeyTable {
+    /// Empties the table for a gap whose ref side has `width - 1` embedded characters. An
+    /// index that a long gap grew past 2^14 slots goes back to 2^10 (small gaps run faster with
+    /// a cache-resident index; typical gaps reuse their size without reallocating).
+    fn reset(&mut self, width: usize, iter: u32) {
+        const BITS: u32 = 10;
+        if self.slots.len() > 1 << 14 {
+            self.slots = vec![(0, 0); 1 << BITS];
+            self.shift = 64 - BITS;
+        }
+        self.width = width;
+        self.clear(iter);
+    }
+
+    /// Forgets every key (error-align's `prune_map = dict()`) as of iteration `iter`.
+    fn clear(&mut self, iter: u32) {
+        self.entries.clear();
+        self.cleared_at = iter;
+    }
+
+    #[inline]
+    fn hash(&self, cell: u32, lh: i32, lr: i32) -> usize {
+        let x = (u64::from(cell) << 32) ^ (u64::from(lh as u32) << 16) ^ u64::from(lr as u32);
+        (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    /// Entry index for the key of `p`, inserting a fresh one (stamp 0 = no candidate; the
+    /// caller writes it at once) if new. Returns `(entry, existed)`.
+    #[inline(always)]
+    fn entry(&mut self, p: &Path, iter: u32) -> (usize, bool) {
+        if 2 * (self.entries.len() + 1) > self.slots.len() {
+            self.grow(iter);
+        }
+        let cell = ((p.hyp + 1) as usize * self.width + (p.refi + 1) as usize) as u32;
+        let mask = self.slots.len() - 1;
+        let mut i = self.hash(cell, p.last_hyp, p.last_ref);
+        loop {
+            let (stamp, e) = self.slots[i];
+            if stamp <= self.cleared_at {
+                break;
+            }
+            if let Some(x) = self.entries.get(e as usize) {
+                if x.cell == cell && x.last_hyp == p.last_hyp && x.last_ref == p.last_ref {
+                    return (e as usize, true);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        let new = self.entries.len() as u32;
+        self.entries.push(Entry {
+            cell,
+            last_hyp: p.last_hyp,
+            last_ref: p.last_ref,
+            best: 0,
+            stamp: 0,
+            idx: 0,
+        });
+        self.slots[i] = (iter, new);
+        (new as usize, false)
+    }
+
+    /// Doubles the index and re-inserts every live entry.
+    fn grow(&mut self, iter: u32) {
+        let n = self.slots.len() * 2;
+        self.slots.clear();
+        self.slots.resize(n, (0, 0));
+        self.shift -= 1;
+        let mask = n - 1;
+        for (k, x) in self.entries.iter().enumerate() {
+            let mut i = self.hash(x.cell, x.last_hyp, x.last_ref);
+            while self.slots[i].0 > self.cleared_at {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (iter, k as u32);
+        }
+    }
+}
+
+/// Beam-search buffers, reused across gaps.
+#[derive(Default)]
+struct BeamBufs {
+    beam: Vec<Path>,
+    cands: Vec<Path>,
+    /// Sort keys `(norm_cost bits << 64) | sort_id` of `beam`, same order.
+    beam_keys: Vec<u128>,
+    /// Parent (index in `beam`) of each candidate.
+    cand_parent: Vec<u32>,
+    /// `(sort key, candidate index)` for the selection.
+    sel: Vec<(u128, u32)>,
+    segs: Vec<Segment>,
+    table: KeyTable,
+    /// Iteration counter, increasing across gaps (stamps in `table`; 0 = never written).
+    iter: u32,
+    /// Result: segment triples `(hyp_end, ref_end, open_cost)` of the best path, in order.
+    out: Vec<(i32, i32, i32)>,
+}
+
+/// Everything one `error_align` call needs besides its inputs and outputs.
+#[derive(Default)]
+struct Scratch {
+    r: Embedded,
+    h: Embedded,
+    graph: GapGraph,
+    beam: BeamBufs,
+}
+
+impl Scratch {
+    /// Frees buffers that a very long gap grew (the scratch lives as long as its thread, so
+    /// one huge `word_level_pass = false` alignment must not pin hundreds of MB).
+    fn trim(&mut self) {
+        const MAX_CELLS: usize = 1 << 22;
+        const MAX_ITEMS: usize = 1 << 20;
+        let g = &mut self.graph;
+        if g.f.capacity() > MAX_CELLS || g.flags.capacity() > MAX_CELLS {
+            g.f = Vec::new();
+            g.flags = Vec::new();
+        }
+        let b = &mut self.beam;
+        if b.segs.capacity() > MAX_ITEMS {
+            b.segs = Vec::new();
+        }
+        if b.table.entries.capacity() > MAX_ITEMS {
+            b.table.entries = Vec::new();
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch (a fresh one if it is already in use).
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    let mut f = Some(f);
+    let got = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => f.take().map(|f| f(&mut s)),
+        Err(_) => None,
+    });
+    match (got, f) {
+        (Some(v), _) => v,
+        (None, Some(f)) => f(&mut Scratch::default()),
+        // Unreachable: `f` is taken only when the borrow succeeded and then `got` is Some.
+        (None, None) => unreachable_scratch(),
+    }
+}
+
+#[cold]
+fn unreachable_scratch<T>() -> T {
+    // `with_scratch` consumes its closure exactly once; reaching this is a logic error.
+    unreachable!("scratch closure consumed without result")
+}
+
 struct Search<'a> {
     r: &'a Embedded,
     h: &'a Embedded,
     g: &'a GapGraph,
-    segs: Vec<Segment>,
+    segs: &'a mut Vec<Segment>,
 }
 
 impl Search<'_> {
-    fn push_seg(&mut self, p: &mut Path, h: i64, r: i64) {
+    #[inline]
+    fn push_seg(&mut self, p: &mut Path, h: i32, r: i32) {
         self.segs.push(Segment {
             hyp_end: h,
             ref_end: r,
@@ -653,14 +946,16 @@ impl Search<'_> {
         p.seg = (self.segs.len() - 1) as u32;
     }
 
-    fn end_insertion_segment(&mut self, p: &mut Path, h: i64, r: i64) {
-        if self.h.has_real(p.last_hyp + 1, h + 1) && r == p.last_ref {
+    #[inline]
+    fn end_insertion_segment(&mut self, p: &mut Path, h: i32, r: i32) {
+        if r == p.last_ref && self.h.has_real(p.last_hyp + 1, h + 1) {
             self.push_seg(p, h, r);
             p.reset(h, r);
         }
     }
 
     /// Returns false when the path must be dropped (hyp covered only delimiters).
+    #[inline]
     fn end_segment(&mut self, p: &mut Path) -> bool {
         let (h, r) = (p.hyp, p.refi);
         if h != p.last_hyp {
@@ -675,16 +970,13 @@ impl Search<'_> {
         true
     }
 
-    fn on_path(&self, p: &Path) -> bool {
-        self.g.on_path((p.hyp + 1) as usize, (p.refi + 1) as usize)
-    }
-
     /// Children in error-align's order: hyp step ("delete"), ref step ("insert"), diagonal.
-    fn expand(&mut self, p: &Path, out: &mut [Option<Path>; 3]) {
-        let hyp_max = self.h.len() as i64 - 1;
-        let ref_max = self.r.len() as i64 - 1;
-        let backtrace = self.on_path(p);
-        *out = [None, None, None];
+    /// Each complete child (with its cost cached) is handed to `emit`.
+    #[inline(always)]
+    fn expand(&mut self, p: &Path, emit: &mut Offer<'_>) {
+        let hyp_max = self.h.len() as i32 - 1;
+        let ref_max = self.r.len() as i32 - 1;
+        let backtrace = self.g.on_path((p.hyp + 1) as usize, (p.refi + 1) as usize);
         // hyp step
         if p.hyp < hyp_max {
             let mut c = p.child(0, 1);
@@ -698,13 +990,15 @@ impl Search<'_> {
                 let (ch, cr) = (c.hyp, c.refi);
                 self.end_insertion_segment(&mut c, ch, cr);
             }
-            out[0] = Some(c);
+            c.cost = c.compute_cost();
+            emit.offer(c);
         }
         // ref step
         if p.refi < ref_max {
             let mut c = p.child(1, 0);
             let k = c.refi as usize;
-            if self.r.chars[k] == START {
+            let rc = self.r.chars[k];
+            if rc == START {
                 self.end_insertion_segment(&mut c, p.hyp, p.refi);
             }
             let delim = self.r.class[k] == 0;
@@ -712,13 +1006,9 @@ impl Search<'_> {
             if !(backtrace || delim) {
                 c.open += 1;
             }
-            let keep = if self.r.chars[k] == END {
-                self.end_segment(&mut c)
-            } else {
-                true
-            };
-            if keep {
-                out[1] = Some(c);
+            if rc != END || self.end_segment(&mut c) {
+                c.cost = c.compute_cost();
+                emit.offer(c);
             }
         }
         // diagonal
@@ -727,152 +1017,202 @@ impl Search<'_> {
             let (kr, kh) = (c.refi as usize, c.hyp as usize);
             let rc = self.r.chars[kr];
             let is_match = rc == self.h.chars[kh];
-            if !is_match && (self.r.class[kr] == 0 || self.h.class[kh] == 0) {
+            let (rcl, hcl) = (self.r.class[kr], self.h.class[kh]);
+            if !is_match && (rcl == 0 || hcl == 0) {
                 return;
             }
             if rc == START {
                 self.end_insertion_segment(&mut c, p.hyp, p.refi);
             }
             if !is_match {
-                c.open += if self.r.class[kr] == self.h.class[kh] {
-                    2
-                } else {
-                    3
-                };
+                c.open += if rcl == hcl { 2 } else { 3 };
                 if !backtrace {
                     c.open += 1;
                 }
             }
-            let keep = if rc == END {
-                self.end_segment(&mut c)
-            } else {
-                true
-            };
-            if keep {
-                out[2] = Some(c);
+            if rc != END || self.end_segment(&mut c) {
+                c.cost = c.compute_cost();
+                emit.offer(c);
             }
         }
     }
 }
 
-/// FxHash-style hasher: the beam's keys are small integer tuples, SipHash is needlessly slow.
-#[derive(Default)]
-struct FxHasher(u64);
+/// Where `Search::expand` sends children: the pruning map and this iteration's candidates
+/// (a struct with an always-inlined method, so each child stays in registers).
+struct Offer<'a> {
+    table: &'a mut KeyTable,
+    cands: &'a mut Vec<Path>,
+    cand_parent: &'a mut Vec<u32>,
+    beam_keys: &'a [u128],
+    iter: u32,
+    /// Index of the parent in the beam.
+    pi: usize,
+}
 
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
+impl Offer<'_> {
+    /// Offers child `c` of beam path `pi` to the pruning map and this iteration's candidates.
+    #[inline(always)]
+    fn offer(&mut self, c: Path) {
+        let Offer {
+            table,
+            cands,
+            cand_parent,
+            beam_keys,
+            iter,
+            pi,
+        } = self;
+        let (iter, pi) = (*iter, *pi);
+        // prune_map: drop if a strictly cheaper path had this key; else record cost.
+        let (i, existed) = table.entry(&c, iter);
+        let slot = &mut table.entries[i];
+        if existed && c.cost > slot.best {
+            return;
         }
-    }
-    fn write_i64(&mut self, i: i64) {
-        self.write_u64(i as u64);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        slot.best = c.cost;
+        // new_beam: one candidate per key, the cheapest; among equal costs the one
+        // expanded first. error-align expands the beam in sorted order; this beam is
+        // kept unsorted, so "expanded first" = "parent with the smaller sort key"
+        // (keys are unique, see below). Within one iteration the outcome of both maps
+        // does not depend on the visiting order otherwise: `best` ends as the minimum
+        // and the candidate as the first minimal child.
+        if existed && slot.stamp == iter {
+            let k = slot.idx as usize;
+            // Here `best` equaled the stored candidate's cost, so c.cost <= it.
+            if c.cost < cands[k].cost || beam_keys[pi] < beam_keys[cand_parent[k] as usize] {
+                cands[k] = c;
+                cand_parent[k] = pi as u32;
+            }
+        } else {
+            slot.stamp = iter;
+            slot.idx = cands.len() as u32;
+            cands.push(c);
+            cand_parent.push(pi as u32);
+        }
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
-/// Segment triples `(hyp_end, ref_end, open_cost)` of the best path, in order.
+/// error-align `error_align_beam_search`; leaves the best path's segment triples in `b.out`.
 fn beam_search(
     r: &Embedded,
     h: &Embedded,
     g: &GapGraph,
     beam_size: usize,
-) -> Result<Vec<(i64, i64, i64)>> {
-    let mut s = Search {
-        r,
-        h,
-        g,
-        segs: Vec::new(),
-    };
-    let hyp_max = h.len() as i64 - 1;
-    let ref_max = r.len() as i64 - 1;
-    let mut beam = vec![Path {
+    b: &mut BeamBufs,
+) -> Result<()> {
+    let hyp_max = h.len() as i32 - 1;
+    let ref_max = r.len() as i32 - 1;
+    b.segs.clear();
+    if b.iter >= u32::MAX.saturating_sub((h.len() + r.len() + 2) as u32) {
+        // Iteration stamps would wrap during this gap: start them again from 0.
+        b.table.slots.fill((0, 0));
+        b.iter = 0;
+    }
+    b.table.reset(r.len() + 1, b.iter);
+    b.beam.clear();
+    b.beam.push(Path {
         hyp: -1,
         refi: -1,
         last_hyp: -1,
         last_ref: -1,
         closed: 0,
         open: 0,
-        at_unambiguous: false,
+        cost: 0,
         seg: NO_SEG,
         sort_id: 0,
-    }];
-    let mut best: FxMap<(i64, i64, i64, i64), i64> = FxMap::default();
-    let mut cand_idx: FxMap<(i64, i64, i64, i64), usize> = FxMap::default();
-    let mut cands: Vec<(f64, u64, i64, Path)> = Vec::new();
-    let mut ended: Vec<Path> = Vec::new();
-    let mut children = [None, None, None];
-    while !beam.is_empty() {
+        at_unambiguous: false,
+    });
+    b.beam_keys.clear();
+    b.beam_keys.push(0);
+    let mut s = Search {
+        r,
+        h,
+        g,
+        segs: &mut b.segs,
+    };
+    // Only the minimum of `ended` by (cost, sort_id) is ever used; sort ids of distinct paths
+    // differ (they encode the move sequence), so a running minimum equals the sorted first.
+    let mut best_end: Option<Path> = None;
+    let table = &mut b.table;
+    let cands = &mut b.cands;
+    let cand_parent = &mut b.cand_parent;
+    while !b.beam.is_empty() {
+        // Each iteration consumes at least one character, so this cannot pass the check above.
+        b.iter += 1;
+        let iter = b.iter;
         cands.clear();
-        cand_idx.clear();
-        for p in &beam {
+        cand_parent.clear();
+        let beam_keys = &b.beam_keys;
+        for (pi, p) in b.beam.iter().enumerate() {
             if p.hyp == hyp_max && p.refi == ref_max {
-                ended.push(*p);
+                if best_end.is_none_or(|e| (p.cost, p.sort_id) < (e.cost, e.sort_id)) {
+                    best_end = Some(*p);
+                }
                 continue;
             }
-            s.expand(p, &mut children);
-            for c in children.iter().flatten() {
-                let cost = c.cost();
-                let key = c.key();
-                if let Some(&b) = best.get(&key) {
-                    if cost > b {
-                        continue;
-                    }
-                }
-                best.insert(key, cost);
-                match cand_idx.get(&key) {
-                    None => {
-                        cand_idx.insert(key, cands.len());
-                        cands.push((c.norm_cost(), c.sort_id, cost, *c));
-                    }
-                    Some(&i) => {
-                        if let Some(slot) = cands.get_mut(i) {
-                            if cost < slot.2 {
-                                *slot = (c.norm_cost(), c.sort_id, cost, *c);
-                            }
-                        }
-                    }
-                }
-            }
+            let mut sink = Offer {
+                table: &mut *table,
+                cands: &mut *cands,
+                cand_parent: &mut *cand_parent,
+                beam_keys,
+                iter,
+                pi,
+            };
+            s.expand(p, &mut sink);
         }
-        cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        cands.truncate(beam_size);
-        beam.clear();
-        beam.extend(cands.iter().map(|c| c.3));
-        if beam.first().is_some_and(|p| p.at_unambiguous) {
-            beam.truncate(1);
-            best.clear();
+        // Keep the `beam_size` smallest by (norm_cost, sort_id), packed into one u128 (f64
+        // bits of a non-negative value order like the value). The key is unique per candidate
+        // (distinct paths have distinct sort ids), so selection picks exactly the set the
+        // reference's sort-and-truncate keeps; their order is not needed (see above), only
+        // the first one.
+        b.sel.clear();
+        b.sel.extend(cands.iter().enumerate().map(|(i, c)| {
+            (
+                (u128::from(c.norm_cost_bits()) << 64) | u128::from(c.sort_id),
+                i as u32,
+            )
+        }));
+        if b.sel.len() > beam_size {
+            b.sel.select_nth_unstable(beam_size - 1);
+            b.sel.truncate(beam_size);
+        }
+        b.beam.clear();
+        b.beam_keys.clear();
+        let mut first = 0;
+        for (j, &(k, i)) in b.sel.iter().enumerate() {
+            if k < b.sel[first].0 {
+                first = j;
+            }
+            b.beam.push(cands[i as usize]);
+            b.beam_keys.push(k);
+        }
+        if b.beam.get(first).is_some_and(|p| p.at_unambiguous) {
+            b.beam.swap(0, first);
+            b.beam.truncate(1);
+            b.beam_keys.swap(0, first);
+            b.beam_keys.truncate(1);
+            table.clear(iter);
         }
     }
-    let best_end = ended
-        .iter()
-        .min_by(|a, b| a.cost().cmp(&b.cost()).then(a.sort_id.cmp(&b.sort_id)))
-        .ok_or(Error::BeamSearchFailed)?;
-    let mut out = Vec::new();
+    let best_end = best_end.ok_or(Error::BeamSearchFailed)?;
+    b.out.clear();
     let mut k = best_end.seg;
-    while let Some(sg) = s.segs.get(k as usize) {
-        out.push((sg.hyp_end, sg.ref_end, sg.open_cost));
+    while let Some(sg) = b.segs.get(k as usize) {
+        b.out.push((sg.hyp_end, sg.ref_end, sg.open_cost));
         k = sg.prev;
     }
-    out.reverse();
-    Ok(out)
+    b.out.reverse();
+    Ok(())
 }
 
 fn segments_to_ops(
-    segs: &[(i64, i64, i64)],
+    segs: &[(i32, i32, i32)],
     r: &Embedded,
     h: &Embedded,
     ref_raw: &[char],
     hyp_raw: &[char],
-) -> Vec<AlignOp> {
-    let mut out = Vec::with_capacity(segs.len());
+    out: &mut Vec<AlignOp>,
+) {
     let (mut sh, mut sr) = (0usize, 0usize);
     let text = |raw: &[char], span: Option<[usize; 2]>| span.map(|[a, b]| substr(raw, a, b));
     for &(eh, er, score) in segs {
@@ -924,7 +1264,6 @@ fn segments_to_ops(
         sh = eh;
         sr = er;
     }
-    out
 }
 
 #[cfg(test)]

@@ -59,11 +59,90 @@ pub struct Opcode {
     pub dest_end: usize,
 }
 
+/// FxHash (rustc's hasher): items here are short strings, chars and small integers, for which
+/// SipHash's DoS resistance is not needed and its cost dominated the word-level pass.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(FX_K);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub(crate) type FxMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// RapidFuzz `Levenshtein.editops(s1, s2)`.
+///
+/// Items are mapped to dense ids (equality is all that matters), then [`editops_ids`] runs.
+pub fn editops<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<EditOp> {
+    let mut ids: FxMap<&T, u32> = FxMap::default();
+    let a: Vec<u32> = s1
+        .iter()
+        .map(|x| {
+            let n = ids.len() as u32;
+            *ids.entry(x).or_insert(n)
+        })
+        .collect();
+    let n_ids = ids.len();
+    // Items only in `s2` never equal an `s1` item; they share the id `n_ids` (it is only
+    // ever compared with `s1` ids) and get an all-zero match row.
+    let b: Vec<u32> = s2
+        .iter()
+        .map(|x| ids.get(x).copied().unwrap_or(n_ids as u32))
+        .collect();
+    editops_ids(&a, &b, n_ids)
+}
+
+/// [`editops`] on dense ids: every id of `s1` is `< n_ids`; ids of `s2` may be larger (they
+/// then match nothing).
 ///
 /// Hyyrö's bit-parallel DP (as RapidFuzz: O(⌈n/64⌉·m) time, vertical delta bit vectors per
 /// column) followed by RapidFuzz's backtrace, which reads exactly those bits.
-pub fn editops<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<EditOp> {
+pub(crate) fn editops_ids(s1: &[u32], s2: &[u32], n_ids: usize) -> Vec<EditOp> {
     let mut prefix = 0;
     while prefix < s1.len() && prefix < s2.len() && s1[prefix] == s2[prefix] {
         prefix += 1;
@@ -83,16 +162,12 @@ pub fn editops<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<EditOp> {
     let (mut col, mut row) = (n, m);
     if n > 0 && m > 0 {
         let words = n.div_ceil(64);
-        // Pattern-match masks: one row of `words` u64 per distinct item of `a`.
-        let mut ids: std::collections::HashMap<&T, usize> = std::collections::HashMap::new();
-        let mut pm: Vec<u64> = Vec::new();
-        for (i, x) in a.iter().enumerate() {
-            let next = ids.len();
-            let id = *ids.entry(x).or_insert(next);
-            if id == next {
-                pm.resize(pm.len() + words, 0);
+        // Pattern-match masks: one row of `words` u64 per id (ids are dense, no hashing).
+        let mut pm: Vec<u64> = vec![0u64; n_ids * words];
+        for (i, &x) in a.iter().enumerate() {
+            if let Some(w) = pm.get_mut(x as usize * words + i / 64) {
+                *w |= 1u64 << (i % 64);
             }
-            pm[id * words + i / 64] |= 1u64 << (i % 64);
         }
         let zero = vec![0u64; words];
         let mut vp = vec![u64::MAX; words];
@@ -104,10 +179,8 @@ pub fn editops<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<EditOp> {
         let mut all_vp = vec![0u64; m * words];
         let mut all_vn = vec![0u64; m * words];
         for (j, y) in b.iter().enumerate() {
-            let x_row = match ids.get(y) {
-                Some(&id) => &pm[id * words..(id + 1) * words],
-                None => &zero[..],
-            };
+            let y = *y as usize;
+            let x_row = pm.get(y * words..(y + 1) * words).unwrap_or(&zero[..]);
             let mut add_carry = 0u64;
             let mut hp_carry = 1u64;
             let mut hn_carry = 0u64;

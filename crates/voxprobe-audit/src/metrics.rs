@@ -24,26 +24,36 @@ fn py_strip(s: &str) -> &str {
 
 /// jiwer `wer_default`: `RemoveMultipleSpaces` (`\s\s+` → space), `Strip`, split on `" "`.
 pub fn jiwer_words(s: &str) -> Vec<String> {
+    let collapsed = jiwer_collapse(s);
+    jiwer_split(&collapsed).map(str::to_string).collect()
+}
+
+/// `RemoveMultipleSpaces` then `Strip`: runs of two or more whitespace characters become one
+/// space; whitespace at both ends is removed.
+fn jiwer_collapse(s: &str) -> String {
     let mut collapsed = String::with_capacity(s.len());
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if is_python_space(c) && chars.get(i + 1).is_some_and(|&d| is_python_space(d)) {
-            while chars.get(i).is_some_and(|&d| is_python_space(d)) {
-                i += 1;
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if is_python_space(c) && it.peek().is_some_and(|&d| is_python_space(d)) {
+            while it.peek().is_some_and(|&d| is_python_space(d)) {
+                it.next();
             }
             collapsed.push(' ');
         } else {
             collapsed.push(c);
-            i += 1;
         }
     }
-    py_strip(&collapsed)
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    let stripped = py_strip(&collapsed);
+    if stripped.len() == collapsed.len() {
+        collapsed
+    } else {
+        stripped.to_string()
+    }
+}
+
+/// Words of a collapsed, stripped text: split on `" "`, empty pieces dropped.
+fn jiwer_split(collapsed: &str) -> impl Iterator<Item = &str> {
+    collapsed.split(' ').filter(|w| !w.is_empty())
 }
 
 /// jiwer `cer_default`: stripped text as a list of code points.
@@ -147,8 +157,10 @@ pub struct WerMeasures {
 
 /// Word counts of one pair after jiwer's default word transform.
 pub fn word_counts(reference: &str, hypothesis: &str) -> ErrorCounts {
-    let r = jiwer_words(reference);
-    let h = jiwer_words(hypothesis);
+    // Words as slices of the collapsed texts (no String per word); equality is all that counts.
+    let (rc, hc) = (jiwer_collapse(reference), jiwer_collapse(hypothesis));
+    let r: Vec<&str> = jiwer_split(&rc).collect();
+    let h: Vec<&str> = jiwer_split(&hc).collect();
     ErrorCounts::from_sequences(&r, &h)
 }
 

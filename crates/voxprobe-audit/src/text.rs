@@ -79,9 +79,15 @@ pub struct Token {
 /// Rust `regex` crate lacks, so this is a scanner). Backtracking never helps the numeric branch:
 /// every shorter match ends before a digit or a `,`/`.`, neither of which is whitespace.
 pub fn tokenize_spans(chars: &[char]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    tokenize_spans_into(chars, &mut out);
+    out
+}
+
+/// [`tokenize_spans`] appending to `out`.
+pub(crate) fn tokenize_spans_into(chars: &[char], out: &mut Vec<(usize, usize)>) {
     let n = chars.len();
     let at = |i: usize| chars.get(i).copied();
-    let mut out = Vec::new();
     let mut i = 0;
     while i < n {
         let c = chars[i];
@@ -122,7 +128,6 @@ pub fn tokenize_spans(chars: &[char]) -> Vec<(usize, usize)> {
         }
         i += 1;
     }
-    out
 }
 
 fn python_lower_char(c: char) -> char {
@@ -142,10 +147,21 @@ fn python_lower_char(c: char) -> char {
 /// error-align's `basic_normalizer`: U+0130 → `I`, then Python `str.lower` (Unicode 14 table,
 /// final-sigma rule). Always preserves the number of code points.
 pub fn normalize_token(raw: &[char]) -> Vec<char> {
-    let mut out: Vec<char> = raw
-        .iter()
-        .map(|&c| if c == '\u{130}' { 'I' } else { c })
-        .collect();
+    let mut out = Vec::with_capacity(raw.len());
+    normalize_into(raw, &mut out);
+    out
+}
+
+/// [`normalize_token`] appending to `buf` (no allocation when `buf` has room).
+pub(crate) fn normalize_into(raw: &[char], buf: &mut Vec<char>) {
+    let start = buf.len();
+    if raw.iter().all(char::is_ascii) {
+        // ASCII fast path: Python's lower() on ASCII is the ASCII mapping.
+        buf.extend(raw.iter().map(char::to_ascii_lowercase));
+        return;
+    }
+    buf.extend(raw.iter().map(|&c| if c == '\u{130}' { 'I' } else { c }));
+    let out = &mut buf[start..];
     let has_sigma = out.contains(&'\u{3A3}');
     if has_sigma {
         // Python and Rust both apply Unicode's Final_Sigma context rule; take sigma forms from
@@ -169,7 +185,6 @@ pub fn normalize_token(raw: &[char]) -> Vec<char> {
             *c = python_lower_char(*c);
         }
     }
-    out
 }
 
 /// Tokenizes and normalizes `chars` the way error-align 0.1.0b10 does by default.
