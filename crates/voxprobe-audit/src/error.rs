@@ -75,6 +75,22 @@ pub enum Error {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// A sentence encoder could not be loaded or run (model files, tokenizer, hub, tensor ops).
+    #[error("encoder {model}: {reason}")]
+    Encoder {
+        /// Model directory, hub id or encoder name.
+        model: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Inconsistent or invalid data handed to a metric (lengths, NaN, empty panels, …).
+    #[error("invalid input {what}: {reason}")]
+    InvalidInput {
+        /// Which input.
+        what: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
     /// JSON (de)serialisation error.
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),

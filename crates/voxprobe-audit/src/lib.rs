@@ -6,10 +6,14 @@
 
 pub mod align;
 pub mod audit;
+pub mod cartography;
+pub mod difficulty;
+pub mod diversity;
 mod error;
 pub mod levenshtein;
 pub mod metrics;
 pub mod normalize;
+pub mod semantic;
 mod tables;
 pub mod text;
 
