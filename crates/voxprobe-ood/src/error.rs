@@ -32,6 +32,12 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// A named tensor (model parameter) was not found.
+    #[error("missing tensor {name}")]
+    MissingKey {
+        /// The key that was looked up.
+        name: String,
+    },
     /// A setting was out of range; checked before any work is done.
     #[error(transparent)]
     Param(#[from] ParamError),

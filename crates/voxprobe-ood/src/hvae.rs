@@ -9,7 +9,9 @@
 //! with noise drawn from a generator seeded by the example's bytes and the model seed, so it is a
 //! deterministic function of `x` (what the score test needs).
 
-use std::sync::Mutex;
+mod analytic;
+
+use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -187,17 +189,9 @@ impl HvaeParams {
 }
 
 struct Lin {
-    /// Position of `w` in [`Hvae::vars`] (`b` follows it).
-    id: usize,
     w: Var,
     b: Var,
 }
-
-/// Recorded layer inputs and zero "probe" variables added to layer outputs: the gradient of the
-/// summed per-example bounds with respect to a probe is the per-example gradient with respect to
-/// that layer's output, from which per-example weight gradients are outer products (Goodfellow
-/// 2015). Valid because rows never interact (no batch statistics).
-type Recording = Vec<(usize, Tensor, Var)>;
 
 impl Lin {
     /// torch.nn.Linear's default init: U(−1/√in, 1/√in) for weights and biases.
@@ -216,46 +210,48 @@ impl Lin {
         };
         let w = Var::from_tensor(&Tensor::from_vec(u(n_in * n_out), (n_out, n_in), dev)?)?;
         let b = Var::from_tensor(&Tensor::from_vec(u(n_out), n_out, dev)?)?;
-        let id = vars.len();
         vars.push(w.clone());
         vars.push(b.clone());
-        Ok(Self { id, w, b })
+        Ok(Self { w, b })
     }
-    fn share(&self) -> Self {
-        Self {
-            id: self.id,
-            w: self.w.clone(),
-            b: self.b.clone(),
-        }
-    }
-    fn fwd(&self, x: &Tensor, rec: Option<&Mutex<Recording>>) -> Result<Tensor> {
-        let z = x
-            .matmul(&self.w.as_tensor().t()?)?
-            .broadcast_add(self.b.as_tensor())?;
-        match rec {
-            None => Ok(z),
-            Some(r) => {
-                let probe = Var::zeros(z.dims(), z.dtype(), z.device())?;
-                let z = (z + probe.as_tensor())?;
-                r.lock()
-                    .map_err(|_| Error::Fit {
-                        reason: "recorder lock poisoned".into(),
-                    })?
-                    .push((self.id, x.clone(), probe));
-                Ok(z)
+    /// A layer from named tensors `{name}.weight` `[n_out, n_in]` and `{name}.bias` `[n_out]`.
+    fn load(
+        tensors: &HashMap<String, Tensor>,
+        name: &str,
+        n_in: usize,
+        n_out: usize,
+        dev: &Device,
+        vars: &mut Vec<Var>,
+    ) -> Result<Self> {
+        let get = |suffix: &str, shape: &[usize]| -> Result<Var> {
+            let key = format!("{name}.{suffix}");
+            let t = tensors
+                .get(&key)
+                .ok_or_else(|| Error::MissingKey { name: key.clone() })?;
+            if t.dims() != shape {
+                return Err(Error::ShapeMismatch {
+                    what: "layer parameter elements",
+                    expected: shape.iter().product(),
+                    actual: t.elem_count(),
+                });
             }
-        }
+            Ok(Var::from_tensor(&t.to_dtype(DType::F32)?.to_device(dev)?)?)
+        };
+        let w = get("weight", &[n_out, n_in])?;
+        let b = get("bias", &[n_out])?;
+        vars.push(w.clone());
+        vars.push(b.clone());
+        Ok(Self { w, b })
+    }
+    fn fwd(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(x.matmul(&self.w.as_tensor().t()?)?
+            .broadcast_add(self.b.as_tensor())?)
     }
 }
 
 /// Gaussian parameters from a linear head: (mean, clamped log-variance).
-fn gauss_head(
-    head: &Lin,
-    h: &Tensor,
-    z: usize,
-    rec: Option<&Mutex<Recording>>,
-) -> Result<(Tensor, Tensor)> {
-    let out = head.fwd(h, rec)?;
+fn gauss_head(head: &Lin, h: &Tensor, z: usize) -> Result<(Tensor, Tensor)> {
+    let out = head.fwd(h)?;
     let mu = out.narrow(1, 0, z)?;
     let lv = out.narrow(1, z, z)?.clamp(-LOGVAR_LIMIT, LOGVAR_LIMIT)?;
     Ok((mu, lv))
@@ -277,6 +273,23 @@ fn bernoulli_log_lik(x: &Tensor, logits: &Tensor) -> Result<Tensor> {
     Ok(((x * logits)? - softplus)?.sum(D::Minus1)?)
 }
 
+/// Which `L^{>k}` bound [`Hvae::bounds_variant`] computes. Both decode `x` from the mode of the
+/// conditional prior `p(z_{≤k} | z_{>k})` instead of a posterior sample for the lowest k stages.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LkBound {
+    /// As the paper writes it (Havtorn et al. 2021, §4; spec §9):
+    /// `L^{>k} = E[log p(x|z̃) + log p(z_{>k}) − log q(z_{>k}|x)]`, so the lowest k KL terms are
+    /// dropped and `LLR^{>k} = log p(x|z) − log p(x|z̃) − KL_{≤k}`. Default.
+    #[default]
+    Paper,
+    /// As the released code computes it (`JakobHavtorn/hvae-oodd: scripts/ood-llr.py`, which
+    /// subtracts the regular pass's KL terms from both bounds): every KL term is kept at the
+    /// posterior sample, so with one sample `LLR^{>k} = log p(x|z) − log p(x|z̃)`, a pure
+    /// reconstruction ratio.
+    ReleasedCode,
+}
+
 /// A trained (or initialised) hierarchical VAE.
 pub struct Hvae {
     params: HvaeParams,
@@ -289,8 +302,6 @@ pub struct Hvae {
     dec_out: Lin,
     vars: Vec<Var>,
     device: Device,
-    /// Set only inside [`DensityModel::log_prob_and_grad`]: records layer inputs and probes.
-    recorder: Option<Mutex<Recording>>,
 }
 
 impl std::fmt::Debug for Hvae {
@@ -305,6 +316,19 @@ impl std::fmt::Debug for Hvae {
 impl Hvae {
     fn new(params: HvaeParams, n_features: usize, device: &Device) -> Result<Self> {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
+        Self::build(params, n_features, device, |_, n_in, n_out, vars| {
+            Lin::new(n_in, n_out, &mut rng, device, vars)
+        })
+    }
+
+    /// Builds the layers in [`var_names`](Self::var_names) order (which is also the order the
+    /// random init consumes the generator).
+    fn build(
+        params: HvaeParams,
+        n_features: usize,
+        device: &Device,
+        mut make: impl FnMut(&str, usize, usize, &mut Vec<Var>) -> Result<Lin>,
+    ) -> Result<Self> {
         let mut vars = Vec::new();
         let h = params.hidden;
         let l = params.latent.len();
@@ -312,29 +336,18 @@ impl Hvae {
         let mut q_heads = Vec::with_capacity(l);
         for (i, &z) in params.latent.iter().enumerate() {
             let n_in = if i == 0 { n_features } else { h };
-            enc.push(Lin::new(n_in, h, &mut rng, device, &mut vars)?);
-            q_heads.push(Lin::new(h, 2 * z, &mut rng, device, &mut vars)?);
+            enc.push(make(&format!("enc.{i}"), n_in, h, &mut vars)?);
+            q_heads.push(make(&format!("q_heads.{i}"), h, 2 * z, &mut vars)?);
         }
         let mut p_hidden = Vec::new();
         let mut p_heads = Vec::new();
         for i in 0..l.saturating_sub(1) {
-            p_hidden.push(Lin::new(
-                params.latent[i + 1],
-                h,
-                &mut rng,
-                device,
-                &mut vars,
-            )?);
-            p_heads.push(Lin::new(
-                h,
-                2 * params.latent[i],
-                &mut rng,
-                device,
-                &mut vars,
-            )?);
+            let (z, z_above) = (params.latent[i], params.latent[i + 1]);
+            p_hidden.push(make(&format!("p_hidden.{i}"), z_above, h, &mut vars)?);
+            p_heads.push(make(&format!("p_heads.{i}"), h, 2 * z, &mut vars)?);
         }
-        let dec_hidden = Lin::new(params.latent[0], h, &mut rng, device, &mut vars)?;
-        let dec_out = Lin::new(h, n_features, &mut rng, device, &mut vars)?;
+        let dec_hidden = make("dec_hidden", params.latent[0], h, &mut vars)?;
+        let dec_out = make("dec_out", h, n_features, &mut vars)?;
         Ok(Self {
             params,
             n_features,
@@ -346,84 +359,60 @@ impl Hvae {
             dec_out,
             vars,
             device: device.clone(),
-            recorder: None,
         })
     }
 
-    fn rec(&self) -> Option<&Mutex<Recording>> {
-        self.recorder.as_ref()
+    /// A model with the architecture of `params` (`latent`, `hidden`) and weights from named
+    /// tensors, keyed like the PyTorch reference's `state_dict` (`enc.{i}.weight`,
+    /// `q_heads.{i}.bias`, `p_hidden.{i}`, `p_heads.{i}`, `dec_hidden`, `dec_out`; weights are
+    /// `[out, in]`), e.g. from [`candle_core::safetensors::load`]. Extra keys are ignored.
+    ///
+    /// # Errors
+    /// [`Error::MissingKey`] or [`Error::ShapeMismatch`] when a layer is absent or has the wrong
+    /// shape for `params`; [`Error::Param`] for invalid settings.
+    pub fn from_tensors(
+        params: &HvaeParams,
+        n_features: usize,
+        tensors: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
+        params.check(n_features)?;
+        Self::build(
+            params.clone(),
+            n_features,
+            device,
+            |name, n_in, n_out, vars| Lin::load(tensors, name, n_in, n_out, device, vars),
+        )
     }
 
-    /// Per-example ELBO gradients for a whole batch in one backward pass (see [`Recording`]).
-    fn batched_grads(&self, xs: ArrayView2<'_, f32>) -> Result<(Array1<f64>, Array2<f32>)> {
-        check_batch(&xs, self.n_features)?;
-        let b = xs.nrows();
-        let x = to_tensor(xs, &self.device)?;
-        // A recording twin sharing the same Vars (Var clones share storage).
-        let twin = Hvae {
-            params: self.params.clone(),
-            n_features: self.n_features,
-            enc: self.enc.iter().map(Lin::share).collect(),
-            q_heads: self.q_heads.iter().map(Lin::share).collect(),
-            p_hidden: self.p_hidden.iter().map(Lin::share).collect(),
-            p_heads: self.p_heads.iter().map(Lin::share).collect(),
-            dec_hidden: self.dec_hidden.share(),
-            dec_out: self.dec_out.share(),
-            vars: Vec::new(),
-            device: self.device.clone(),
-            recorder: Some(Mutex::new(Vec::new())),
+    /// Named copies of all parameters (keys as in [`from_tensors`](Self::from_tensors)), e.g.
+    /// for [`candle_core::safetensors::save`].
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        self.var_names()
+            .into_iter()
+            .zip(&self.vars)
+            .map(|(n, v)| (n, v.as_tensor().clone()))
+            .collect()
+    }
+
+    /// Parameter names in gradient-flattening order (the order of [`vars`](Self::vars)).
+    pub fn var_names(&self) -> Vec<String> {
+        let mut names = Vec::with_capacity(self.vars.len());
+        let mut lin = |n: String| {
+            names.push(format!("{n}.weight"));
+            names.push(format!("{n}.bias"));
         };
-        let lp = twin.log_prob_tensor(&x)?;
-        let grads = lp.sum_all()?.backward()?;
-        let mut offsets = Vec::with_capacity(self.vars.len() + 1);
-        let mut acc = 0;
-        for v in &self.vars {
-            offsets.push(acc);
-            acc += v.elem_count();
+        for i in 0..self.n_stages() {
+            lin(format!("enc.{i}"));
+            lin(format!("q_heads.{i}"));
         }
-        let mut out = Array2::<f32>::zeros((b, acc));
-        let rec = twin
-            .recorder
-            .ok_or(Error::Fit {
-                reason: "recorder missing".into(),
-            })?
-            .into_inner()
-            .map_err(|_| Error::Fit {
-                reason: "recorder lock poisoned".into(),
-            })?;
-        for (id, a, probe) in rec {
-            let Some(dz) = grads.get(probe.as_tensor()) else {
-                continue;
-            };
-            let n_out = dz.dim(1)?;
-            let n_in = a.dim(1)?;
-            let gw = dz
-                .unsqueeze(2)?
-                .matmul(&a.unsqueeze(1)?)?
-                .reshape((b, n_out * n_in))?;
-            let gw = gw.to_vec2::<f32>()?;
-            let gb = dz.to_vec2::<f32>()?;
-            let (ow, ob) = (offsets[id], offsets[id + 1]);
-            for (i, (rw, rb)) in gw.iter().zip(&gb).enumerate() {
-                let mut row = out.row_mut(i);
-                for (dst, src) in row
-                    .slice_mut(ndarray::s![ow..ow + n_out * n_in])
-                    .iter_mut()
-                    .zip(rw)
-                {
-                    *dst += src;
-                }
-                for (dst, src) in row
-                    .slice_mut(ndarray::s![ob..ob + n_out])
-                    .iter_mut()
-                    .zip(rb)
-                {
-                    *dst += src;
-                }
-            }
+        for i in 0..self.p_hidden.len() {
+            lin(format!("p_hidden.{i}"));
+            lin(format!("p_heads.{i}"));
         }
-        let lp = Array1::from(lp.to_dtype(DType::F64)?.to_vec1::<f64>()?);
-        Ok((lp, out))
+        lin("dec_hidden".into());
+        lin("dec_out".into());
+        names
     }
 
     /// The settings the model was built with.
@@ -450,32 +439,103 @@ impl Hvae {
             .collect()
     }
 
-    /// Per-example noise: `n_samples` blocks of rows, each row seeded by the example's bytes.
-    fn noise_for(&self, xs: &Tensor, n_samples: usize) -> Result<Vec<Tensor>> {
-        let rows = xs.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-        let b = rows.len();
-        let mut per_layer: Vec<Vec<f32>> = self
+    /// Per-example noise, one `[n_samples · B, z_i]` block per stage (sample-major), each
+    /// example's generator seeded by its bytes and the model seed.
+    fn noise_blocks(&self, xs: ArrayView2<'_, f32>, n_samples: usize) -> Vec<Array2<f32>> {
+        let b = xs.nrows();
+        let mut per_layer: Vec<Array2<f32>> = self
             .params
             .latent
             .iter()
-            .map(|&z| vec![0.0; n_samples * b * z])
+            .map(|&z| Array2::zeros((n_samples * b, z)))
             .collect();
-        for (r, row) in rows.iter().enumerate() {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(row_seed(row, self.params.seed));
+        for (r, row) in xs.rows().into_iter().enumerate() {
+            let seed = match row.as_slice() {
+                Some(sl) => row_seed(sl, self.params.seed),
+                None => row_seed(&row.to_vec(), self.params.seed),
+            };
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             for s in 0..n_samples {
-                for (li, &z) in self.params.latent.iter().enumerate() {
-                    let off = (s * b + r) * z;
-                    for v in &mut per_layer[li][off..off + z] {
+                for layer in per_layer.iter_mut() {
+                    for v in layer.row_mut(s * b + r) {
                         *v = std_normal(&mut rng) as f32;
                     }
                 }
             }
         }
         per_layer
-            .into_iter()
-            .zip(&self.params.latent)
-            .map(|(v, &z)| Ok(Tensor::from_vec(v, (n_samples * b, z), &self.device)?))
+    }
+
+    /// The reparameterisation noise `ε_i ~ N(0, I)` (one `[B, z_i]` array per stage) that
+    /// [`log_prob`](DensityModel::log_prob) uses for `xs`: a deterministic function of each
+    /// example's bytes and the model seed.
+    pub fn noise(&self, xs: ArrayView2<'_, f32>) -> Result<Vec<Array2<f32>>> {
+        check_batch(&xs, self.n_features)?;
+        Ok(self.noise_blocks(xs, 1))
+    }
+
+    fn noise_for(&self, xs: &Tensor, n_samples: usize) -> Result<Vec<Tensor>> {
+        let rows = xs.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let d = rows.first().map_or(0, Vec::len);
+        let flat: Vec<f32> = rows.into_iter().flatten().collect();
+        let arr =
+            ArrayView2::from_shape((flat.len() / d.max(1), d), &flat).map_err(|_| Error::Fit {
+                reason: "ragged input rows".into(),
+            })?;
+        self.noise_blocks(arr, n_samples)
+            .iter()
+            .map(|a| to_tensor(a.view(), &self.device))
             .collect()
+    }
+
+    /// Single-sample ELBO per row of `xs` (`[B, D]`) with explicit noise `eps[i]` (`[B, z_i]`),
+    /// as a differentiable candle tensor `[B]`: the function the PyTorch reference
+    /// (`scripts/gen_ood_hvae_grads.py`) computes.
+    pub fn elbo_tensor(&self, xs: &Tensor, eps: &[Tensor]) -> Result<Tensor> {
+        if eps.len() != self.n_stages() {
+            return Err(Error::ShapeMismatch {
+                what: "noise stages",
+                expected: self.n_stages(),
+                actual: eps.len(),
+            });
+        }
+        let (recon, kl) = self.elbo_terms(xs, eps)?;
+        Ok((recon - kl)?)
+    }
+
+    /// Per-example single-sample ELBO and its gradient w.r.t. every parameter (rows in
+    /// [`var_names`](Self::var_names) order), for explicit noise `eps[i]` (`[B, z_i]`), by the
+    /// analytic batched backward pass (GEMMs over the batch, per-example outer products).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] / [`Error::NonFinite`] for inputs or noise of the wrong shape or
+    /// with NaN/∞.
+    pub fn elbo_and_grad_with_noise(
+        &self,
+        xs: ArrayView2<'_, f32>,
+        eps: &[Array2<f32>],
+    ) -> Result<(Array1<f64>, Array2<f32>)> {
+        check_batch(&xs, self.n_features)?;
+        if eps.len() != self.n_stages() {
+            return Err(Error::ShapeMismatch {
+                what: "noise stages",
+                expected: self.n_stages(),
+                actual: eps.len(),
+            });
+        }
+        for (e, &z) in eps.iter().zip(&self.params.latent) {
+            if e.dim() != (xs.nrows(), z) {
+                return Err(Error::ShapeMismatch {
+                    what: "noise elements",
+                    expected: xs.nrows() * z,
+                    actual: e.len(),
+                });
+            }
+            if e.iter().any(|v| !v.is_finite()) {
+                return Err(Error::NonFinite { what: "noise" });
+            }
+        }
+        analytic::Mlp::from_model(self)?.elbo_and_grad(xs, eps)
     }
 
     /// Bottom-up pass: posterior (μ, log σ²) per stage.
@@ -483,21 +543,21 @@ impl Hvae {
         let mut d = xs.clone();
         let mut out = Vec::with_capacity(self.n_stages());
         for ((enc, head), &z) in self.enc.iter().zip(&self.q_heads).zip(&self.params.latent) {
-            d = enc.fwd(&d, self.rec())?.relu()?;
-            out.push(gauss_head(head, &d, z, self.rec())?);
+            d = enc.fwd(&d)?.relu()?;
+            out.push(gauss_head(head, &d, z)?);
         }
         Ok(out)
     }
 
     /// Conditional prior (μ, log σ²) of stage i (0-based, i < L−1) given z_{i+1}.
     fn prior(&self, i: usize, z_above: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.p_hidden[i].fwd(z_above, self.rec())?.relu()?;
-        gauss_head(&self.p_heads[i], &h, self.params.latent[i], self.rec())
+        let h = self.p_hidden[i].fwd(z_above)?.relu()?;
+        gauss_head(&self.p_heads[i], &h, self.params.latent[i])
     }
 
     fn decode(&self, z1: &Tensor) -> Result<Tensor> {
-        let h = self.dec_hidden.fwd(z1, self.rec())?.relu()?;
-        self.dec_out.fwd(&h, self.rec())
+        let h = self.dec_hidden.fwd(z1)?.relu()?;
+        self.dec_out.fwd(&h)
     }
 
     /// (log p(x|z), Σ log q − Σ log p(z)) for one posterior sample per row.
@@ -522,9 +582,16 @@ impl Hvae {
     }
 
     /// `(L, L^{>k})` per row for one posterior sample: the lowest k stages of the second bound
-    /// take the mode of the conditional prior and drop their KL terms (`use_mode` in
-    /// `JakobHavtorn/hvae-oodd`).
-    fn bounds_once(&self, xs: &Tensor, eps: &[Tensor], k: usize) -> Result<(Tensor, Tensor)> {
+    /// decode from the mode of the conditional prior (`use_mode` in `JakobHavtorn/hvae-oodd`);
+    /// their KL terms are dropped ([`LkBound::Paper`]) or kept at the posterior sample
+    /// ([`LkBound::ReleasedCode`]).
+    fn bounds_once(
+        &self,
+        xs: &Tensor,
+        eps: &[Tensor],
+        k: usize,
+        variant: LkBound,
+    ) -> Result<(Tensor, Tensor)> {
         let q = self.infer(xs)?;
         let l = self.n_stages();
         let zs: Vec<Tensor> = q
@@ -532,6 +599,7 @@ impl Hvae {
             .zip(eps)
             .map(|((mu, lv), e)| Ok((mu + ((lv * 0.5)?.exp()? * e)?)?))
             .collect::<Result<_>>()?;
+        let keep_low_kl = variant == LkBound::ReleasedCode;
         // full ELBO
         let mut elbo = log_std_normal(&zs[l - 1])?;
         let mut upper = elbo.clone();
@@ -539,19 +607,22 @@ impl Hvae {
         for i in (0..l).rev() {
             let lq = log_normal(&zs[i], &q[i].0, &q[i].1)?;
             elbo = (elbo - &lq)?;
-            if i >= k {
+            if i >= k || keep_low_kl {
                 upper = (upper - &lq)?;
             }
             if i + 1 < l {
                 let (pm, plv) = self.prior(i, &zs[i + 1])?;
-                elbo = (elbo + log_normal(&zs[i], &pm, &plv)?)?;
-                if i >= k {
-                    upper = (upper + log_normal(&zs[i], &pm, &plv)?)?;
-                    z_mode = zs[i].clone();
+                let lp = log_normal(&zs[i], &pm, &plv)?;
+                elbo = (elbo + &lp)?;
+                if i >= k || keep_low_kl {
+                    upper = (upper + lp)?;
+                }
+                z_mode = if i >= k {
+                    zs[i].clone()
                 } else {
                     // mode of p(z_i | z_{i+1}) with z_{i+1} from the chain above
-                    z_mode = self.prior(i, &z_mode)?.0;
-                }
+                    self.prior(i, &z_mode)?.0
+                };
             }
         }
         let elbo = (elbo + bernoulli_log_lik(xs, &self.decode(&zs[0])?)?)?;
@@ -559,13 +630,66 @@ impl Hvae {
         Ok((elbo, upper))
     }
 
+    /// Single-sample `(L, L^{>k})` per row for explicit noise `eps[i]` (`[B, z_i]`), the
+    /// building block of [`bounds`](Self::bounds); checked against the PyTorch reference.
+    ///
+    /// # Errors
+    /// [`Error::Param`] unless `1 ≤ k < n_stages`; [`Error::ShapeMismatch`] for wrong shapes.
+    pub fn bounds_with_noise(
+        &self,
+        xs: ArrayView2<'_, f32>,
+        eps: &[Array2<f32>],
+        k: usize,
+        variant: LkBound,
+    ) -> Result<(Array1<f64>, Array1<f64>)> {
+        check_batch(&xs, self.n_features)?;
+        check_range(
+            "k",
+            k as f64,
+            k >= 1 && k < self.n_stages(),
+            "in [1, n_stages)",
+        )?;
+        if eps.len() != self.n_stages() {
+            return Err(Error::ShapeMismatch {
+                what: "noise stages",
+                expected: self.n_stages(),
+                actual: eps.len(),
+            });
+        }
+        let x = to_tensor(xs, &self.device)?;
+        let eps = eps
+            .iter()
+            .map(|e| to_tensor(e.view(), &self.device))
+            .collect::<Result<Vec<_>>>()?;
+        let (l, u) = self.bounds_once(&x, &eps, k, variant)?;
+        let v = |t: Tensor| -> Result<Array1<f64>> {
+            Ok(Array1::from(t.to_dtype(DType::F64)?.to_vec1::<f64>()?))
+        };
+        Ok((v(l)?, v(u)?))
+    }
+
     /// Importance-weighted bounds `(L_S, L^{>k}_S)` per row: log-mean-exp over `n_samples`
-    /// posterior samples of each single-sample bound (Havtorn et al. 2021, §4).
+    /// posterior samples of each single-sample bound (Havtorn et al. 2021, §4), with the
+    /// paper's `L^{>k}` ([`LkBound::Paper`]).
     pub fn bounds(
         &self,
         xs: ArrayView2<'_, f32>,
         k: usize,
         n_samples: usize,
+    ) -> Result<(Array1<f64>, Array1<f64>)> {
+        self.bounds_variant(xs, k, n_samples, LkBound::Paper)
+    }
+
+    /// As [`bounds`](Self::bounds) with a chosen `L^{>k}` definition.
+    ///
+    /// # Errors
+    /// [`Error::Param`] unless `1 ≤ k < n_stages` and `n_samples ≥ 1`.
+    pub fn bounds_variant(
+        &self,
+        xs: ArrayView2<'_, f32>,
+        k: usize,
+        n_samples: usize,
+        variant: LkBound,
     ) -> Result<(Array1<f64>, Array1<f64>)> {
         check_batch(&xs, self.n_features)?;
         check_range(
@@ -579,13 +703,47 @@ impl Hvae {
         let x = to_tensor(xs, &self.device)?;
         let eps = self.noise_for(&x, n_samples)?;
         let xr = x.repeat((n_samples, 1))?;
-        let (elbo, upper) = self.bounds_once(&xr, &eps, k)?;
+        let (elbo, upper) = self.bounds_once(&xr, &eps, k, variant)?;
         let lme = |t: Tensor| -> Result<Array1<f64>> {
             let t = t.reshape((n_samples, b))?.to_dtype(DType::F64)?;
             let v = (t.log_sum_exp(0)? - (n_samples as f64).ln())?;
             Ok(Array1::from(v.to_vec1::<f64>()?))
         };
         Ok((lme(elbo)?, lme(upper)?))
+    }
+
+    /// Single-sample KL estimate per stage and row, `log q(z_i|x) − log p(z_i|z_{i+1})` (top:
+    /// `− log N(z_L; 0, I)`), at the model's per-example noise: `[B, n_stages]`. A stage whose
+    /// mean KL is near 0 has collapsed onto its prior and carries no information about `x`
+    /// (then `LLR^{>k}` cannot see semantics through it).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] / [`Error::NonFinite`] for bad inputs.
+    pub fn kl_per_stage(&self, xs: ArrayView2<'_, f32>) -> Result<Array2<f64>> {
+        check_batch(&xs, self.n_features)?;
+        let x = to_tensor(xs, &self.device)?;
+        let eps = self.noise_for(&x, 1)?;
+        let q = self.infer(&x)?;
+        let l = self.n_stages();
+        let zs: Vec<Tensor> = q
+            .iter()
+            .zip(&eps)
+            .map(|((mu, lv), e)| Ok((mu + ((lv * 0.5)?.exp()? * e)?)?))
+            .collect::<Result<_>>()?;
+        let mut out = Array2::<f64>::zeros((xs.nrows(), l));
+        for i in 0..l {
+            let lp = if i + 1 < l {
+                let (pm, plv) = self.prior(i, &zs[i + 1])?;
+                log_normal(&zs[i], &pm, &plv)?
+            } else {
+                log_std_normal(&zs[i])?
+            };
+            let kl = (log_normal(&zs[i], &q[i].0, &q[i].1)? - lp)?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?;
+            out.column_mut(i).assign(&Array1::from(kl));
+        }
+        Ok(out)
     }
 
     /// `LLR^{>k}_S = L_S − L^{>k}_S` per row (larger ⇒ more OOD).
@@ -613,8 +771,8 @@ impl CandleDensity for Hvae {
     }
 }
 
-/// Batched per-example gradients: one forward and one backward pass per batch instead of one
-/// per example; equal to `Autograd<Hvae>` (checked in the tests) and much faster.
+/// Analytic batched per-example gradients (GEMMs over the batch, outer products per example); equal to `Autograd<Hvae>` (checked in
+/// the tests) and much faster. `Autograd::new(hvae)` still gives the generic autograd path.
 impl DensityModel for Hvae {
     fn n_features(&self) -> usize {
         self.n_features
@@ -632,7 +790,9 @@ impl DensityModel for Hvae {
         Ok(Array1::from(lp))
     }
     fn log_prob_and_grad(&self, xs: ArrayView2<'_, f32>) -> Result<(Array1<f64>, Array2<f32>)> {
-        self.batched_grads(xs)
+        check_batch(&xs, self.n_features)?;
+        let eps = self.noise_blocks(xs, 1);
+        analytic::Mlp::from_model(self)?.elbo_and_grad(xs, &eps)
     }
 }
 
@@ -706,7 +866,7 @@ mod tests {
             .unwrap();
         assert_eq!(g.ncols(), ag.n_params());
         assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0));
-        // The batched outer-product path equals per-example autograd. Both are f32; the
+        // The analytic batched path equals per-example autograd. Both are f32; the
         // backward sums differ only in order, so 1e-4 relative (+1e-6 absolute) is ample while a
         // missing term or transposed outer product would be O(1).
         let (lp_b, gb) =

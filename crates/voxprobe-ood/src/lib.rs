@@ -19,6 +19,6 @@ pub use calibrate::{CalibrationParams, Calibrator, PValueConvention, TestStatist
 pub use error::{Error, ParamError, Result};
 pub use gaussian::{DiagGaussian, GaussianParams};
 pub use gmm::{Gmm, GmmParams};
-pub use hvae::{Hvae, HvaeParams};
+pub use hvae::{Hvae, HvaeParams, LkBound};
 pub use model::{Autograd, CandleDensity, DensityModel};
 pub use ppca::{Ppca, PpcaParams};

@@ -1,8 +1,10 @@
 //! Integration tests of voxprobe-ood: exact Gaussian toy model (Bergamin et al. §4.3) and
-//! analytic gradients checked against candle autograd.
+//! analytic gradients checked against candle autograd, and the HVAE against PyTorch.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod autograd;
+mod llr_toy;
+mod parity_torch;
 mod toy;
 
 use ndarray::Array2;
