@@ -9,6 +9,10 @@
 pub use voxprobe_audio as audio;
 #[cfg(feature = "audit")]
 pub use voxprobe_audit as audit;
+#[cfg(feature = "features")]
+pub mod encoder;
+#[cfg(feature = "features")]
+pub use voxprobe_features as features;
 #[cfg(feature = "kmex")]
 pub use voxprobe_kmex as kmex;
 #[cfg(feature = "ood")]

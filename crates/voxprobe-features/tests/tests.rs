@@ -1,0 +1,5 @@
+//! Integration tests: torchaudio parity on committed fixtures, options, errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod errors;
+mod parity;

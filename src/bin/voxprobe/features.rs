@@ -1,0 +1,111 @@
+//! `voxprobe features`: Kaldi log-mel filterbank or MFCC (voxprobe-features, equal to
+//! `torchaudio.compliance.kaldi`) per utterance, in the same sharded safetensors layout as
+//! `embed`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use serde_json::json;
+use voxprobe::features::{Fbank, FbankOptions, Mfcc, MfccOptions};
+
+use crate::input::InputArgs;
+use crate::run::{self, RunArgs};
+use crate::store::{Done, Kind};
+
+/// Samples in [-1, 1] are scaled to the 16-bit integer range first, as Kaldi recipes and
+/// `torchaudio.compliance.kaldi` users feed them, so log energies have Kaldi's usual values.
+const KALDI_SCALE: f32 = 32_768.0;
+
+/// Which features.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FeatureKind {
+    /// Log-mel filterbank energies.
+    Fbank,
+    /// Mel-frequency cepstral coefficients.
+    Mfcc,
+}
+
+/// `features` arguments.
+#[derive(clap::Args, Debug)]
+pub struct FeaturesArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Feature type.
+    #[arg(long, value_enum, default_value = "fbank")]
+    kind: FeatureKind,
+    /// Mel bins (Kaldi and torchaudio default: 23).
+    #[arg(long, default_value_t = 23)]
+    num_mel_bins: usize,
+    /// Cepstra kept (MFCC only; default 13).
+    #[arg(long, default_value_t = 13)]
+    num_ceps: usize,
+    /// Full options as JSON (`FbankOptions` / `MfccOptions` fields, torchaudio names);
+    /// overrides --num-mel-bins / --num-ceps.
+    #[arg(long)]
+    options: Option<PathBuf>,
+    /// Sample rate the audio is resampled to before feature extraction.
+    #[arg(long, default_value_t = 16_000)]
+    rate: u32,
+}
+
+enum Extractor {
+    Fbank(Fbank),
+    Mfcc(Mfcc),
+}
+
+/// Runs `features`.
+pub fn run(a: &FeaturesArgs) -> Result<serde_json::Value> {
+    let user: Option<String> = a
+        .options
+        .as_ref()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
+    let (ex, opts_json) = match a.kind {
+        FeatureKind::Fbank => {
+            let o = match &user {
+                Some(t) => serde_json::from_str::<FbankOptions>(t).context("--options")?,
+                None => FbankOptions::new().num_mel_bins(a.num_mel_bins),
+            };
+            let j = serde_json::to_value(&o)?;
+            (Extractor::Fbank(Fbank::new(o)?), j)
+        }
+        FeatureKind::Mfcc => {
+            let o = match &user {
+                Some(t) => serde_json::from_str::<MfccOptions>(t).context("--options")?,
+                None => {
+                    let mut o = MfccOptions::new().num_mel_bins(a.num_mel_bins);
+                    o.num_ceps = a.num_ceps;
+                    o
+                }
+            };
+            let j = serde_json::to_value(&o)?;
+            (Extractor::Mfcc(Mfcc::new(o)?), j)
+        }
+    };
+    let options = json!({
+        "command": "features",
+        "kind": format!("{:?}", a.kind).to_lowercase(),
+        "rate": a.rate,
+        "scale": KALDI_SCALE,
+        "options": opts_json,
+    });
+    let ao = voxprobe::audio::LoadOptions::default().target_rate(a.rate);
+    let outcome = run::run(&a.input, &a.run, "features", Kind::Matrix, &options, |e| {
+        let wav = voxprobe::audio::load(&e.path, &ao)?;
+        let x: Vec<f32> = wav.samples.iter().map(|v| v * KALDI_SCALE).collect();
+        let f = match &ex {
+            Extractor::Fbank(f) => f.compute(&x, wav.sample_rate)?,
+            Extractor::Mfcc(m) => m.compute(&x, wav.sample_rate)?,
+        };
+        let frames = f.nrows();
+        let rows: Vec<f32> = f.iter().copied().collect();
+        Ok(Done {
+            record: run::record(e, wav.duration_secs()),
+            rows: Some((frames, rows)),
+        })
+    })?;
+    Ok(outcome.json("features", &a.input))
+}
