@@ -50,6 +50,9 @@ pub struct Utt {
     pub group: String,
     /// Sentence id (`u001`), shared by all voices reading it; empty for non-sentence audio.
     pub sentence: String,
+    /// The sentence's number (`u001` → 1), used to split train/test by sentence; 0 for
+    /// non-sentence audio.
+    pub sentence_no: usize,
     /// Audio file.
     pub path: PathBuf,
 }
@@ -66,10 +69,16 @@ pub fn accent_audit(root: &Path) -> anyhow::Result<Vec<Utt>> {
             bail!("{}: bad line {line:?}", refs.display());
         };
         let sentence = id.split('_').next().unwrap_or_default().to_string();
+        // A malformed id would otherwise drop out of every split without a word.
+        let sentence_no = sentence
+            .strip_prefix('u')
+            .and_then(|n| n.parse::<usize>().ok())
+            .with_context(|| format!("{}: id {id:?} is not u<NNN>_<voice>", refs.display()))?;
         out.push(Utt {
             id: id.to_string(),
             group: group.to_string(),
             sentence,
+            sentence_no,
             path: root.join("audio").join(format!("{id}.ogg")),
         });
     }
@@ -92,6 +101,7 @@ pub fn listed(root: &Path) -> anyhow::Result<Vec<Utt>> {
                 id: id.to_string(),
                 group: group.to_string(),
                 sentence: String::new(),
+                sentence_no: 0,
                 path: root.join(format!("{id}.ogg")),
             })
         })

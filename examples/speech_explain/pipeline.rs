@@ -88,21 +88,15 @@ pub fn run(cfg: &Config) -> anyhow::Result<Summary> {
     let enc = common::encoder(&cfg.encoder, &device)?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let all = common::accent_audit(&cfg.data.join("accent-audit"))?;
-    let no = |u: &Utt| {
-        u.sentence
-            .trim_start_matches('u')
-            .parse::<usize>()
-            .unwrap_or(0)
-    };
     let (t, h) = (cfg.train_sentences, cfg.test_sentences);
     let train: Vec<Utt> = all
         .iter()
-        .filter(|u| (1..=t).contains(&no(u)))
+        .filter(|u| (1..=t).contains(&u.sentence_no))
         .cloned()
         .collect();
     let test: Vec<Utt> = all
         .iter()
-        .filter(|u| (t + 1..=t + h).contains(&no(u)))
+        .filter(|u| (t + 1..=t + h).contains(&u.sentence_no))
         .cloned()
         .collect();
     anyhow::ensure!(!train.is_empty() && !test.is_empty(), "empty split");

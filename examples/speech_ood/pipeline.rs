@@ -128,16 +128,10 @@ pub fn run(cfg: &Config) -> anyhow::Result<Summary> {
 
     let accents = common::accent_audit(&cfg.data.join("accent-audit"))?;
     let extra = common::listed(&cfg.data.join("ood-speech"))?;
-    let sentence_no = |u: &Utt| {
-        u.sentence
-            .trim_start_matches('u')
-            .parse::<usize>()
-            .unwrap_or(0)
-    };
     let (t, v) = (cfg.train_sentences, cfg.val_sentences);
     let last = t + v + cfg.test_sentences;
     let is_id = |u: &Utt| ID_GROUPS.contains(&u.group.as_str());
-    let in_range = |u: &Utt, lo: usize, hi: usize| (lo..=hi).contains(&sentence_no(u));
+    let in_range = |u: &Utt, lo: usize, hi: usize| (lo..=hi).contains(&u.sentence_no);
     let train: Vec<Utt> = accents
         .iter()
         .filter(|u| is_id(u) && in_range(u, 1, t))
