@@ -1,6 +1,9 @@
-//! Forward pass of a wav2vec2-base-geometry encoder (12 × 768, 512-channel conv stack, random
-//! weights) on 1 s of audio, batch 1, CPU (and CUDA with the `cuda` feature).
-//! Reference timings for PyTorch: `scripts/bench_ssl_reference.py` (same geometry, same input).
+//! Forward pass of each family at its base geometry (transformers' default configs: 12 × 768,
+//! 512-channel conv stack; random weights), plus the large stable-layer-norm wav2vec2 geometry
+//! (24 × 1024), batch 1, CPU (and CUDA with the `cuda` feature). On CPU the f32 fast path is
+//! timed, and for wav2vec2-base also the device-generic candle graph
+//! (`ForwardOptions::generic_path`) for comparison.
+//! Side-by-side timings against PyTorch: `scripts/bench_ssl_vs_torch.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use candle_core::{DType, Device, Shape, Tensor};
@@ -9,7 +12,7 @@ use candle_nn::VarBuilder;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use voxprobe_ssl::{Config, ForwardOptions, SslModel};
 
-/// Serves seeded random weights for any requested key (timings do not depend on values).
+/// Serves random weights for any requested key (timings do not depend on values).
 struct RandomWeights;
 
 impl SimpleBackend for RandomWeights {
@@ -31,14 +34,40 @@ impl SimpleBackend for RandomWeights {
     }
 }
 
-fn base_model(dev: &Device) -> SslModel {
-    // CPU randn cannot be seeded in candle; timings do not depend on the values.
-    let _ = dev.set_seed(0);
-    let cfg =
-        Config::from_json_str(r#"{"model_type": "wav2vec2", "architectures": ["Wav2Vec2Model"]}"#)
-            .unwrap();
+/// (bench name, config.json, input seconds)
+const MODELS: &[(&str, &str, &[usize])] = &[
+    ("wav2vec2_base", r#"{"model_type": "wav2vec2"}"#, &[1, 10]),
+    ("hubert_base", r#"{"model_type": "hubert"}"#, &[1]),
+    ("wavlm_base", r#"{"model_type": "wavlm"}"#, &[1]),
+    (
+        "data2vec_audio_base",
+        r#"{"model_type": "data2vec-audio"}"#,
+        &[1],
+    ),
+    (
+        "wav2vec2_large_stable",
+        r#"{"model_type": "wav2vec2", "hidden_size": 1024, "num_hidden_layers": 24,
+            "num_attention_heads": 16, "intermediate_size": 4096, "do_stable_layer_norm": true,
+            "feat_extract_norm": "layer", "conv_bias": true}"#,
+        &[1],
+    ),
+];
+
+fn model(json: &str, dev: &Device) -> SslModel {
+    let cfg = Config::from_json_str(json).unwrap();
     let vb = VarBuilder::from_backend(Box::new(RandomWeights), DType::F32, dev.clone());
     SslModel::load(vb, &cfg).unwrap()
+}
+
+fn run(model: &SslModel, x: &Tensor, generic: bool) -> f32 {
+    let opts = ForwardOptions::default().generic_path(generic);
+    let out = model.forward(x, None, &opts).unwrap();
+    // sync before the clock stops
+    out.last_hidden_state
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -47,27 +76,26 @@ fn bench(c: &mut Criterion) {
         devices.push(("cuda", d));
     }
     for (tag, dev) in devices {
-        let model = base_model(&dev);
-        let mut g = c.benchmark_group(format!("{tag}_wav2vec2_base_forward"));
-        g.sample_size(10);
-        let secs = 1usize;
-        let x = Tensor::randn(0f32, 1.0, (1, 16_000 * secs), &dev).unwrap();
-        g.bench_with_input(
-            BenchmarkId::from_parameter(format!("{secs}s")),
-            &x,
-            |b, x| {
-                b.iter(|| {
-                    let out = model.forward(x, None, &ForwardOptions::default()).unwrap();
-                    // sync before the clock stops
-                    out.last_hidden_state
-                        .sum_all()
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap()
-                })
-            },
-        );
-        g.finish();
+        for (name, json, secs) in MODELS {
+            let m = model(json, &dev);
+            let mut g = c.benchmark_group(format!("{tag}_{name}_forward"));
+            g.sample_size(10);
+            for &s in *secs {
+                let x = Tensor::randn(0f32, 1.0, (1, 16_000 * s), &dev).unwrap();
+                g.bench_with_input(BenchmarkId::from_parameter(format!("{s}s")), &x, |b, x| {
+                    b.iter(|| run(&m, x, false))
+                });
+                if tag == "cpu" && *name == "wav2vec2_base" && s == 1 {
+                    // the device-generic candle graph, for comparison with the fast path
+                    g.bench_with_input(
+                        BenchmarkId::new("candle_path", format!("{s}s")),
+                        &x,
+                        |b, x| b.iter(|| run(&m, x, true)),
+                    );
+                }
+            }
+            g.finish();
+        }
     }
 }
 

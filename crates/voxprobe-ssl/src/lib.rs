@@ -14,16 +14,19 @@ pub mod ctc;
 pub mod error;
 #[cfg(feature = "hub")]
 mod hub;
+mod kernels;
 pub mod model;
 pub mod pooling;
 pub mod preprocess;
 pub mod pretrained;
+pub mod throughput;
 pub mod weights;
 
 pub use chunk::ChunkOptions;
 pub use config::{Config, Family, PreprocessorConfig};
 pub use ctc::{CtcVocab, DecodeOptions};
 pub use error::{Error, Result, ShapeProblem};
+pub use kernels::{cpu_threads, set_cpu_threads};
 pub use model::{
     frames_for, wavlm_bucket, Data2VecAudioModel, ForwardOptions, HubertModel, LayerSelection,
     SslModel, SslOutput, Wav2Vec2Model, WavLmModel,
@@ -31,4 +34,5 @@ pub use model::{
 pub use pooling::{mean_pool, weighted_layer_sum};
 pub use preprocess::{normalize, Batch, BatchOptions, Normalization};
 pub use pretrained::{cached_snapshot, LoadOptions, Pretrained};
+pub use throughput::{length_buckets, ThroughputOptions};
 pub use weights::Checkpoint;

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{GroupNorm, LayerNorm, Linear, VarBuilder};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+mod fast;
 
 /// eps of the conv-stack LayerNorm/GroupNorm and of data2vec's positional LNs: fixed in
 /// transformers, independent of `layer_norm_eps`.
@@ -24,7 +27,8 @@ const MASK_NEG: f32 = -1e9;
 #[derive(Debug, Clone)]
 enum ConvNorm {
     None,
-    Group(GroupNorm),
+    /// candle's GroupNorm (device-generic path) and its weight and bias (fast CPU path).
+    Group(GroupNorm, Tensor, Tensor),
     Layer(LayerNorm),
 }
 
@@ -34,6 +38,9 @@ struct ConvLayer {
     bias: Option<Tensor>,
     stride: usize,
     norm: ConvNorm,
+    /// CPU f32 only: the weight as `(C_out, K·C_in)` with taps outer, so that a strided view
+    /// of the time-major input is the im2col matrix (see `fast`).
+    packed: Option<Arc<Vec<f32>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,12 +69,13 @@ impl FeatureEncoder {
                 None
             };
             let norm = match (s.feat_norm, i) {
-                (FeatNorm::Group, 0) => ConvNorm::Group(candle_nn::group_norm(
-                    out,
-                    out,
-                    CONV_NORM_EPS,
-                    vbi.pp("layer_norm"),
-                )?),
+                (FeatNorm::Group, 0) => {
+                    let gvb = vbi.pp("layer_norm");
+                    let w = gvb.get(out, "weight")?;
+                    let b = gvb.get(out, "bias")?;
+                    let gn = GroupNorm::new(w.clone(), b.clone(), out, out, CONV_NORM_EPS)?;
+                    ConvNorm::Group(gn, w, b)
+                }
                 (FeatNorm::Group, _) => ConvNorm::None,
                 (FeatNorm::Layer, _) => ConvNorm::Layer(candle_nn::layer_norm(
                     out,
@@ -75,11 +83,13 @@ impl FeatureEncoder {
                     vbi.pp("layer_norm"),
                 )?),
             };
+            let packed = fast::pack_conv(&weight)?;
             layers.push(ConvLayer {
                 weight,
                 bias,
                 stride,
                 norm,
+                packed,
             });
         }
         Ok(Self {
@@ -98,7 +108,7 @@ impl FeatureEncoder {
             }
             x = match &l.norm {
                 ConvNorm::None => x,
-                ConvNorm::Group(g) => g.forward(&x)?,
+                ConvNorm::Group(g, _, _) => g.forward(&x)?,
                 ConvNorm::Layer(ln) => ln
                     .forward(&x.transpose(1, 2)?.contiguous()?)?
                     .transpose(1, 2)?,
@@ -168,6 +178,20 @@ struct PosConv {
     weight: Tensor,
     bias: Tensor,
     k: usize,
+    /// CPU f32 only: per group, the weight as `(C_out/G, K·C_in/G)` with taps outer.
+    packed: Option<Arc<Vec<f32>>>,
+}
+
+impl PosConv {
+    fn new(weight: Tensor, bias: Tensor, k: usize) -> Result<Self> {
+        let packed = fast::pack_conv(&weight)?;
+        Ok(Self {
+            weight,
+            bias,
+            k,
+            packed,
+        })
+    }
 }
 
 impl PosConv {
@@ -214,7 +238,7 @@ impl PositionalEmbedding {
                 let cvb = vb.pp("conv");
                 let weight = weight_norm_dim2(&cvb, (h, h / g, k))?;
                 let bias = cvb.get(h, "bias")?;
-                PosEmbed::Single(PosConv { weight, bias, k }, None)
+                PosEmbed::Single(PosConv::new(weight, bias, k)?, None)
             }
             PosConvKind::BatchNorm { k } => {
                 let cvb = vb.pp("conv");
@@ -229,7 +253,7 @@ impl PositionalEmbedding {
                 let scale = w.div(&(var + BATCH_NORM_EPS)?.sqrt()?)?;
                 let shift = b.sub(&mean.mul(&scale)?)?;
                 PosEmbed::Single(
-                    PosConv { weight, bias, k },
+                    PosConv::new(weight, bias, k)?,
                     Some(BatchNorm {
                         scale: scale.reshape((1, h, 1))?,
                         shift: shift.reshape((1, h, 1))?,
@@ -240,11 +264,11 @@ impl PositionalEmbedding {
                 let mut v = Vec::with_capacity(layers);
                 for j in 0..layers {
                     let cvb = vb.pp("layers").pp(j).pp("conv");
-                    v.push(PosConv {
-                        weight: cvb.get((h, h / g, k), "weight")?,
-                        bias: cvb.get(h, "bias")?,
+                    v.push(PosConv::new(
+                        cvb.get((h, h / g, k), "weight")?,
+                        cvb.get(h, "bias")?,
                         k,
-                    });
+                    )?);
                 }
                 PosEmbed::Stacked(v)
             }
@@ -579,6 +603,10 @@ pub struct ForwardOptions {
     pub hidden_states: LayerSelection,
     /// Keep `conv_features` and `projected_features`. Default: false.
     pub intermediates: bool,
+    /// Run the device-generic candle graph even where the CPU f32 fast path applies (it is
+    /// the path CUDA/Metal, f16/bf16 and WavLM always take). Default: false. Both paths are
+    /// tested against transformers; the fast path is several times quicker on CPU.
+    pub generic_path: bool,
 }
 
 impl ForwardOptions {
@@ -590,6 +618,11 @@ impl ForwardOptions {
     /// Keeps the conv-stack and projection outputs.
     pub fn intermediates(mut self, on: bool) -> Self {
         self.intermediates = on;
+        self
+    }
+    /// Sets [`ForwardOptions::generic_path`].
+    pub fn generic_path(mut self, on: bool) -> Self {
+        self.generic_path = on;
         self
     }
 }
@@ -838,12 +871,35 @@ impl SslModel {
             None => (vec![t; b], None),
         };
         let x = x.to_device(&self.device)?.to_dtype(self.dtype)?;
+        let mut hidden = BTreeMap::new();
+        if !opts.generic_path && fast::supported(self) {
+            let (conv, proj, last) = fast::forward(
+                self,
+                &x,
+                &frame_lengths,
+                frame_mask.is_some(),
+                opts,
+                &mut hidden,
+            )?;
+            let logits = match &self.lm_head {
+                Some(h) => Some(h.forward(&last)?),
+                None => None,
+            };
+            return Ok(SslOutput {
+                last_hidden_state: last,
+                hidden_states: hidden,
+                logits,
+                conv_features: conv,
+                projected_features: proj,
+                frame_lengths,
+                frame_mask,
+            });
+        }
         let conv = {
             let _s = tracing::trace_span!("feature_extractor").entered();
             self.feature_extractor.forward(&x)?
         };
         let proj = self.feature_projection.forward(&conv)?;
-        let mut hidden = BTreeMap::new();
         let last =
             self.encoder
                 .forward(&proj, frame_mask.as_ref(), &opts.hidden_states, &mut hidden)?;

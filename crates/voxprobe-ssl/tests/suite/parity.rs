@@ -26,7 +26,12 @@ pub const MODELS: [&str; 12] = [
 
 const CASES: [&str; 4] = ["single", "single_b", "batch_masked", "batch_unmasked"];
 
+/// Checks both the CPU fast path and the device-generic candle graph.
 fn check_model(name: &str) -> f32 {
+    check_path(name, false).max(check_path(name, true))
+}
+
+fn check_path(name: &str, generic: bool) -> f32 {
     let p = Pretrained::from_dir(model_dir(name), &LoadOptions::default()).unwrap();
     let fe = feature_extractor();
     let r = reference(name);
@@ -44,7 +49,8 @@ fn check_model(name: &str) -> f32 {
         };
         let opts = ForwardOptions::default()
             .hidden_states(LayerSelection::All)
-            .intermediates(true);
+            .intermediates(true)
+            .generic_path(generic);
         let out = p.model.forward(&x, mask.as_ref(), &opts).unwrap();
         let key = |t: &str| format!("{case}.{t}");
         let mut cmp = |what: String, a: &Tensor| {
@@ -75,7 +81,8 @@ fn check_model(name: &str) -> f32 {
             assert_eq!(m.to_vec2::<u8>().unwrap(), e.to_vec2::<u8>().unwrap());
         }
     }
-    eprintln!("{name}: max |diff| {worst:.2e}");
+    let path = if generic { "generic" } else { "fast" };
+    eprintln!("{name} ({path} path): max |diff| {worst:.2e}");
     worst
 }
 
@@ -272,4 +279,44 @@ fn pretrained_embed_and_transcribe_follow_the_preprocessor() {
         text,
         json["ctc_decodes"]["single_b"]["text"][0].as_str().unwrap()
     );
+}
+
+/// Corpus mode: bucketed, masked batches give each utterance the features of a one-by-one run
+/// on a model whose batching is exact (LayerNorm front end, mask from the preprocessor), and
+/// every utterance is delivered once, trimmed to its frames.
+#[test]
+fn embed_corpus_matches_one_by_one() {
+    use voxprobe_ssl::ThroughputOptions;
+    let p = Pretrained::from_dir(model_dir("wav2vec2-stable"), &LoadOptions::default()).unwrap();
+    assert!(p.model.batching_is_exact());
+    let waves: Vec<Vec<f32>> = [16_000usize, 7_001, 12_345, 400, 9_999]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| {
+            (0..n)
+                .map(|i| ((i * (k + 3)) as f32 * 0.013).sin())
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[f32]> = waves.iter().map(|w| w.as_slice()).collect();
+    let mut got: Vec<Option<Tensor>> = vec![None; refs.len()];
+    let opts = ThroughputOptions::default().max_batch(2).layer(Some(1));
+    p.embed_corpus(&refs, &opts, |i, h| {
+        assert!(got[i].is_none(), "utterance {i} delivered twice");
+        got[i] = Some(h);
+        Ok(())
+    })
+    .unwrap();
+    for (i, w) in refs.iter().enumerate() {
+        let fwd = ForwardOptions::default().hidden_states(LayerSelection::Some(vec![1]));
+        let one = p.embed(&[w], &BatchOptions::default(), &fwd).unwrap();
+        let want = one.hidden_states[&1].get(0).unwrap();
+        let h = got[i].as_ref().unwrap();
+        assert_eq!(h.dims()[0], p.model.frames_for(w.len()));
+        assert_close(&format!("corpus item {i}"), h, &want);
+    }
+    let bad = p.embed_corpus(&refs, &ThroughputOptions::default().max_batch(0), |_, _| {
+        Ok(())
+    });
+    assert!(matches!(bad, Err(voxprobe_ssl::Error::InvalidInput { .. })));
 }
