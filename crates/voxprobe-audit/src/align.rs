@@ -906,25 +906,12 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
-/// Runs `f` with this thread's scratch (a fresh one if it is already in use).
+/// Runs `f` with this thread's scratch (a fresh one if it is already in use, e.g. re-entrantly).
 fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
-    let mut f = Some(f);
-    let got = SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut s) => f.take().map(|f| f(&mut s)),
-        Err(_) => None,
-    });
-    match (got, f) {
-        (Some(v), _) => v,
-        (None, Some(f)) => f(&mut Scratch::default()),
-        // Unreachable: `f` is taken only when the borrow succeeded and then `got` is Some.
-        (None, None) => unreachable_scratch(),
-    }
-}
-
-#[cold]
-fn unreachable_scratch<T>() -> T {
-    // `with_scratch` consumes its closure exactly once; reaching this is a logic error.
-    unreachable!("scratch closure consumed without result")
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut Scratch::default()),
+    })
 }
 
 struct Search<'a> {
