@@ -117,7 +117,7 @@ pub(crate) type FxMap<K, V> =
 
 /// RapidFuzz `Levenshtein.editops(s1, s2)`.
 ///
-/// Items are mapped to dense ids (equality is all that matters), then [`editops_ids`] runs.
+/// Items are mapped to dense ids (equality is all that matters), then the id-based routine runs.
 pub fn editops<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<EditOp> {
     let mut ids: FxMap<&T, u32> = FxMap::default();
     let a: Vec<u32> = s1

@@ -1,11 +1,13 @@
 //! CPU f32 kernels on plain slices for the fast inference path (`model::fast`).
 //!
-//! This is the crate's only module with `unsafe`: `gemm::gemm` takes raw pointers and strides.
-//! [`gemm`] wraps it once, checking every index the call can touch against the slices' lengths,
-//! so that the rest of the crate stays safe. The element-wise kernels (erf-GELU, exp for
-//! softmax, LayerNorm) are branch-free so that they vectorise, and are run under
-//! [`pulp::Arch::dispatch`] so that they use AVX2/AVX-512 when the CPU has them, although the
-//! crate is compiled for baseline x86-64.
+//! This is the crate's only module with `unsafe`, used three ways: `gemm::gemm` takes raw
+//! pointers and strides, which [`gemm`] and [`gemm_blocked`] (parallel tasks writing disjoint
+//! column blocks of one output) wrap once, checking every index a call can touch against the
+//! slices' lengths, so that the rest of the crate stays safe; and the element-wise kernels
+//! (erf-GELU, exp for softmax, LayerNorm, the first conv) are branch-free so that they
+//! vectorise, and are compiled for AVX-512, AVX2+FMA and baseline x86-64 with the best picked
+//! at run time (`multiversion!`; calling a `#[target_feature]` function is `unsafe`), since the
+//! crate itself is compiled for baseline x86-64.
 #![allow(unsafe_code)]
 
 use crate::error::{Error, Result};
@@ -14,9 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Sets the number of threads of the CPU fast path (GEMMs and the per-head attention loop);
-/// 0 = rayon's global pool size (`RAYON_NUM_THREADS`, else the number of logical CPUs).
-/// Set it to the number of physical cores for the best speed.
+/// Sets the number of threads of the CPU fast path's GEMMs on plain weights; 1 runs the whole
+/// fast path on the calling thread; 0 = rayon's current pool size (`RAYON_NUM_THREADS`, else
+/// the number of logical CPUs). With more than 1, per-block GEMM tasks, attention heads and
+/// element-wise passes run on rayon's current pool, so to cap the threads in use, size that
+/// pool (`RAYON_NUM_THREADS`, or call from `rayon::ThreadPool::install`). The number of physical
+/// cores is the best setting.
 pub fn set_cpu_threads(n: usize) {
     THREADS.store(n, Ordering::Relaxed);
 }
@@ -136,6 +141,97 @@ pub(crate) fn gemm(
     Ok(())
 }
 
+/// `dst = [dst +] a · B` where `B (k × n)` is stored as `n / nb` contiguous row-major
+/// `(k × nb)` column blocks (`model::dense`'s layout); one `gemm` call (one rayon task when
+/// `threads` > 1) per block, each writing its own `nb` columns of `dst`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_blocked(
+    dst: &mut [f32],
+    dst_rs: usize,
+    a: Mat<'_>,
+    blocks: &[f32],
+    n: usize,
+    nb: usize,
+    accumulate: bool,
+    threads: usize,
+) -> Result<()> {
+    let (m, k) = (a.rows, a.cols);
+    let dst_fits = m == 0 || n == 0 || (m - 1) * dst_rs + n <= dst.len();
+    if nb == 0
+        || n % nb != 0
+        || blocks.len() != k * n
+        || !a.fits()
+        || !dst_fits
+        || (m > 1 && dst_rs < n)
+    {
+        return Err(Error::InvalidInput {
+            reason: format!(
+                "internal blocked gemm shape error: {m}×{k} · {} values as {n} columns in \
+                 blocks of {nb}, into {} (row stride {dst_rs})",
+                blocks.len(),
+                dst.len()
+            ),
+        });
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let nblk = n / nb;
+    let block = |j: usize| Mat::rm(&blocks[j * k * nb..(j + 1) * k * nb], k, nb);
+    if threads <= 1 || nblk == 1 {
+        for j in 0..nblk {
+            gemm(&mut dst[j * nb..], dst_rs, a, block(j), 1.0, accumulate, 1)?;
+        }
+        return Ok(());
+    }
+    /// The destination pointer, shared by tasks that write disjoint columns.
+    #[derive(Clone, Copy)]
+    struct Dst(*mut f32);
+    // SAFETY: only used below, where each task writes a disjoint set of elements.
+    unsafe impl Send for Dst {}
+    // SAFETY: as above.
+    unsafe impl Sync for Dst {}
+    impl Dst {
+        // a method, so that closures capture the whole (Send) struct, not its raw field
+        fn ptr(self) -> *mut f32 {
+            self.0
+        }
+    }
+    let d = Dst(dst.as_mut_ptr());
+    (0..nblk).into_par_iter().for_each(|j| {
+        let b = block(j);
+        // SAFETY: task j writes dst[i·dst_rs + j·nb + c] for i < m, c < nb: inside `dst`
+        // (checked above: (m−1)·dst_rs + n ≤ len) and, since dst_rs ≥ n, disjoint from every
+        // other task's columns; `dst` is borrowed mutably for the whole call, so nothing else
+        // reads or writes it meanwhile. `a` and the block were checked to hold every index
+        // read (`fits`, and the block is a whole `k × nb` slice).
+        unsafe {
+            gemm::gemm(
+                m,
+                nb,
+                k,
+                d.ptr().add(j * nb),
+                1,
+                dst_rs as isize,
+                accumulate,
+                a.data.as_ptr(),
+                a.cs as isize,
+                a.rs as isize,
+                b.data.as_ptr(),
+                1,
+                nb as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
+    Ok(())
+}
+
 /// Rows at most this long are processed by one task in element-wise passes.
 const PAR_CHUNK: usize = 1 << 16;
 
@@ -152,11 +248,57 @@ where
     }
 }
 
-/// Runs an element-wise closure under the best SIMD instruction set of this CPU (pulp inlines
-/// it into a `#[target_feature]` function, so the loops inside autovectorise for AVX2).
-#[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    pulp::Arch::new().dispatch(f)
+/// Defines `fn $name(args)` whose body is compiled three times, for AVX-512 (x86-64-v4),
+/// AVX2+FMA (v3) and baseline, and picks the best one the CPU has at run time.
+///
+/// Why not `pulp::Arch::dispatch(closure)`: a closure handed to pulp is a separate function
+/// compiled for baseline x86-64 unless LLVM chooses to inline it, and for these loops it did
+/// not (perf showed SSE `mulps` and scalar `cvttss2si` in softmax and GELU). The body here is
+/// an `#[inline(always)]` fn called from `#[target_feature]` wrappers, so it is always inlined
+/// and autovectorised for the wrapper's features. Bodies must not hide hot loops in closures
+/// that escape (iterator adapters are fine: they inline).
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) $(-> $r)? {
+            #[inline(always)]
+            fn imp($($a: $t),*) $(-> $r)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                // `unsafe fn`: safe `#[target_feature]` functions need Rust 1.86 (MSRV 1.85)
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn v4($($a: $t),*) $(-> $r)? { imp($($a),*) }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v3($($a: $t),*) $(-> $r)? { imp($($a),*) }
+                match simd_level() {
+                    // SAFETY: `simd_level` returned 2 only after detecting every feature `v4`
+                    // is compiled for on this CPU.
+                    2 => return unsafe { v4($($a),*) },
+                    // SAFETY: as above, for level 1 and `v3`'s features.
+                    1 => return unsafe { v3($($a),*) },
+                    _ => {}
+                }
+            }
+            imp($($a),*)
+        }
+    };
+}
+
+/// 2 = AVX-512 (F, BW, DQ, VL) with AVX2 and FMA, 1 = AVX2 and FMA, 0 = baseline; detected
+/// once.
+#[cfg(target_arch = "x86_64")]
+fn simd_level() -> u8 {
+    static LEVEL: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        use std::arch::is_x86_feature_detected as has;
+        let v3 = has!("avx2") && has!("fma");
+        let v4 = v3 && has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl");
+        if v4 {
+            2
+        } else {
+            u8::from(v3)
+        }
+    })
 }
 
 /// erf for f32, branch-free rational approximation (Eigen's `generic_fast_erf_float`, the one
@@ -185,14 +327,19 @@ fn gelu1(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
+/// 1.5·2^23: adding it to an f32 of magnitude < 2^22 rounds to an integer, which then sits in
+/// the low mantissa bits (`bits = 0x4B40_0000 + n`).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
 /// exp for f32 (Cephes `expf`: range reduction by ln 2, degree-6 polynomial, ≤ 2 ulp);
 /// returns 0 below −87 (where f32 exp is subnormal), which softmax needs for masked keys.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let keep = if x < -87.0 { 0.0 } else { 1.0 };
     let x = x.clamp(-87.0, 88.0);
-    // round to nearest with the 1.5·2^23 trick (floor is not vectorisable on baseline x86-64)
-    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    // round to nearest with the magic-number trick (floor is not vectorisable on baseline)
+    let big = x * std::f32::consts::LOG2_E + ROUND_MAGIC;
+    let n = big - ROUND_MAGIC;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_2e-3;
@@ -201,27 +348,48 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from n's bits in `big` (n ∈ [−126, 127] after the clamp): integer ops only, so this
+    // vectorises (an `as i32` cast is a saturating scalar conversion)
+    let scale = f32::from_bits(
+        big.to_bits()
+            .wrapping_sub(0x4B40_0000)
+            .wrapping_add(127)
+            .wrapping_shl(23),
+    );
     e * scale * keep
+}
+
+multiversion! {
+    /// `x[r][c] = gelu(x[r][c] + bias[c])` over rows of `row` values (bias may be empty).
+    pub(crate) fn gelu_rows(x: &mut [f32], bias: &[f32], row: usize) {
+        if bias.len() == row {
+            for r in x.chunks_exact_mut(row) {
+                for (v, b) in r.iter_mut().zip(bias) {
+                    *v = gelu1(*v + b);
+                }
+            }
+        } else {
+            for v in x.iter_mut() {
+                *v = gelu1(*v);
+            }
+        }
+    }
 }
 
 /// `x[r][c] = gelu(x[r][c] + bias[c])` over rows of `bias.len()` (bias may be empty).
 pub(crate) fn bias_gelu(x: &mut [f32], bias: &[f32], row: usize) {
-    par_rows(x, row, |c| {
-        simd(|| {
-            for r in c.chunks_exact_mut(row) {
-                if bias.len() == row {
-                    for (v, b) in r.iter_mut().zip(bias) {
-                        *v = gelu1(*v + b);
-                    }
-                } else {
-                    for v in r.iter_mut() {
-                        *v = gelu1(*v);
-                    }
-                }
+    par_rows(x, row, |c| gelu_rows(c, bias, row));
+}
+
+multiversion! {
+    /// `x[r][c] += bias[c]` over rows of `bias.len()`.
+    fn add_rows_imp(x: &mut [f32], bias: &[f32]) {
+        for r in x.chunks_exact_mut(bias.len()) {
+            for (v, b) in r.iter_mut().zip(bias) {
+                *v += b;
             }
-        })
-    });
+        }
+    }
 }
 
 /// `x[r][c] += bias[c]` over rows of `bias.len()` (no-op for an empty bias).
@@ -229,66 +397,67 @@ pub(crate) fn add_rows(x: &mut [f32], bias: &[f32]) {
     if bias.is_empty() {
         return;
     }
-    let row = bias.len();
-    par_rows(x, row, |c| {
-        simd(|| {
-            for r in c.chunks_exact_mut(row) {
-                for (v, b) in r.iter_mut().zip(bias) {
-                    *v += b;
+    par_rows(x, bias.len(), |c| add_rows_imp(c, bias));
+}
+
+multiversion! {
+    /// [`layer_norm`] on one chunk of whole rows.
+    pub(crate) fn layer_norm_imp(
+        x: &mut [f32],
+        row: usize,
+        add: &[f32],
+        w: &[f32],
+        b: &[f32],
+        eps: f32,
+    ) {
+        for r in x.chunks_exact_mut(row) {
+            if add.len() == row {
+                for (v, a) in r.iter_mut().zip(add) {
+                    *v += a;
                 }
             }
-        })
-    });
+            let mean = sum(r) / row as f32;
+            let mut var = 0.0f32;
+            let mut acc = [0.0f32; 16];
+            let mut it = r.chunks_exact(16);
+            for ch in &mut it {
+                for (a, v) in acc.iter_mut().zip(ch) {
+                    let d = v - mean;
+                    *a += d * d;
+                }
+            }
+            for v in it.remainder() {
+                let d = v - mean;
+                var += d * d;
+            }
+            var += acc.iter().sum::<f32>();
+            let rstd = 1.0 / (var / row as f32 + eps).sqrt();
+            match (w.len() == row, b.len() == row) {
+                (true, true) => {
+                    for ((v, w), b) in r.iter_mut().zip(w).zip(b) {
+                        *v = (*v - mean) * rstd * w + b;
+                    }
+                }
+                (true, false) => {
+                    for (v, w) in r.iter_mut().zip(w) {
+                        *v = (*v - mean) * rstd * w;
+                    }
+                }
+                _ => {
+                    for v in r.iter_mut() {
+                        *v = (*v - mean) * rstd;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Row-wise LayerNorm in place: `x = (x + add − mean) / sqrt(var + eps) · w + b`, where `add`
 /// is an optional per-column bias applied first (the preceding Linear's bias, fused here).
 /// Optional `w`/`b` (empty = none, for `elementwise_affine=False`). Two-pass in f32 like torch.
 pub(crate) fn layer_norm(x: &mut [f32], row: usize, add: &[f32], w: &[f32], b: &[f32], eps: f32) {
-    par_rows(x, row, |c| {
-        simd(|| {
-            for r in c.chunks_exact_mut(row) {
-                if add.len() == row {
-                    for (v, a) in r.iter_mut().zip(add) {
-                        *v += a;
-                    }
-                }
-                let mean = sum(r) / row as f32;
-                let mut var = 0.0f32;
-                let mut acc = [0.0f32; 16];
-                let mut it = r.chunks_exact(16);
-                for ch in &mut it {
-                    for (a, v) in acc.iter_mut().zip(ch) {
-                        let d = v - mean;
-                        *a += d * d;
-                    }
-                }
-                for v in it.remainder() {
-                    let d = v - mean;
-                    var += d * d;
-                }
-                var += acc.iter().sum::<f32>();
-                let rstd = 1.0 / (var / row as f32 + eps).sqrt();
-                match (w.len() == row, b.len() == row) {
-                    (true, true) => {
-                        for ((v, w), b) in r.iter_mut().zip(w).zip(b) {
-                            *v = (*v - mean) * rstd * w + b;
-                        }
-                    }
-                    (true, false) => {
-                        for (v, w) in r.iter_mut().zip(w) {
-                            *v = (*v - mean) * rstd * w;
-                        }
-                    }
-                    _ => {
-                        for v in r.iter_mut() {
-                            *v = (*v - mean) * rstd;
-                        }
-                    }
-                }
-            }
-        })
-    });
+    par_rows(x, row, |c| layer_norm_imp(c, row, add, w, b, eps));
 }
 
 /// Sum with 16 independent accumulators (vectorisable, and more accurate than a serial sum).
@@ -304,9 +473,9 @@ fn sum(x: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + it.remainder().iter().sum::<f32>()
 }
 
-/// Row-wise softmax in place, after adding the optional additive `mask` (length = row).
-pub(crate) fn softmax_rows(x: &mut [f32], row: usize, mask: &[f32]) {
-    simd(|| {
+multiversion! {
+    /// Row-wise softmax in place, after adding the optional additive `mask` (length = row).
+    pub(crate) fn softmax_rows(x: &mut [f32], row: usize, mask: &[f32]) {
         for r in x.chunks_exact_mut(row) {
             if mask.len() == row {
                 for (v, m) in r.iter_mut().zip(mask) {
@@ -333,14 +502,13 @@ pub(crate) fn softmax_rows(x: &mut [f32], row: usize, mask: &[f32]) {
                 *v *= inv;
             }
         }
-    })
+    }
 }
 
-/// Per-column statistics of a row-major `(rows, cols)` block for GroupNorm with one group per
-/// channel: returns (mean, 1/sqrt(var + eps)) per column, accumulated in f64 over time.
-pub(crate) fn column_stats(x: &[f32], cols: usize, eps: f64) -> (Vec<f32>, Vec<f32>) {
-    let rows = x.len() / cols.max(1);
-    let (s, s2) = simd(|| {
+multiversion! {
+    /// Per-column sums and sums of squared deviations of a row-major `(rows, cols)` block,
+    /// in f64 (two passes, like the f32 LayerNorm).
+    fn column_moments(x: &[f32], cols: usize, rows: usize) -> (Vec<f64>, Vec<f64>) {
         let mut s = vec![0.0f64; cols];
         for r in x.chunks_exact(cols) {
             for (a, v) in s.iter_mut().zip(r) {
@@ -356,7 +524,14 @@ pub(crate) fn column_stats(x: &[f32], cols: usize, eps: f64) -> (Vec<f32>, Vec<f
             }
         }
         (mean, s2)
-    });
+    }
+}
+
+/// Per-column statistics of a row-major `(rows, cols)` block for GroupNorm with one group per
+/// channel: returns (mean, 1/sqrt(var + eps)) per column, accumulated in f64 over time.
+pub(crate) fn column_stats(x: &[f32], cols: usize, eps: f64) -> (Vec<f32>, Vec<f32>) {
+    let rows = x.len() / cols.max(1);
+    let (s, s2) = column_moments(x, cols.max(1), rows);
     let rstd = s2
         .iter()
         .map(|v| (1.0 / (v / rows as f64 + eps).sqrt()) as f32)
@@ -364,9 +539,23 @@ pub(crate) fn column_stats(x: &[f32], cols: usize, eps: f64) -> (Vec<f32>, Vec<f
     (s.iter().map(|&m| m as f32).collect(), rstd)
 }
 
+multiversion! {
+    /// `x[r][c] = gelu(x[r][c] · sc[c] + sh[c])` over rows of `sc.len()`.
+    pub(crate) fn scale_shift_gelu_imp(x: &mut [f32], sc: &[f32], sh: &[f32]) {
+        for r in x.chunks_exact_mut(sc.len()) {
+            for ((v, s), h) in r.iter_mut().zip(sc).zip(sh) {
+                *v = gelu1(*v * s + h);
+            }
+        }
+    }
+}
+
 /// `x[r][c] = gelu((x[r][c] − mean[c]) · rstd[c] · w[c] + b[c])` (GroupNorm + GELU).
 pub(crate) fn scale_shift_gelu(x: &mut [f32], mean: &[f32], rstd: &[f32], w: &[f32], b: &[f32]) {
     let cols = mean.len();
+    if cols == 0 {
+        return;
+    }
     // fold into one scale and shift per column
     let sc: Vec<f32> = rstd.iter().zip(w).map(|(r, w)| r * w).collect();
     let sh: Vec<f32> = mean
@@ -375,15 +564,69 @@ pub(crate) fn scale_shift_gelu(x: &mut [f32], mean: &[f32], rstd: &[f32], w: &[f
         .zip(b)
         .map(|((m, s), b)| b - m * s)
         .collect();
-    par_rows(x, cols, |c| {
-        simd(|| {
-            for r in c.chunks_exact_mut(cols) {
-                for ((v, s), h) in r.iter_mut().zip(&sc).zip(&sh) {
-                    *v = gelu1(*v * s + h);
+    par_rows(x, cols, |c| scale_shift_gelu_imp(c, &sc, &sh));
+}
+
+multiversion! {
+    /// First conv layer (one input channel): `out` holds `out.len() / cout` frames of `cout`
+    /// channels, frame r = `bias + Σ_j wave[r·stride + j] · w[j]` with `w` packed `(k, cout)`
+    /// (taps outer). Channels go in blocks of 16 held in registers over the k taps (one zmm);
+    /// `wave` must hold `(frames − 1)·stride + k` samples.
+    pub(crate) fn conv_cin1_rows(
+        out: &mut [f32],
+        wave: &[f32],
+        w: &[f32],
+        bias: &[f32],
+        k: usize,
+        stride: usize,
+    ) {
+        let cout = w.len() / k.max(1);
+        if cout == 0 {
+            return;
+        }
+        for (r, row) in out.chunks_exact_mut(cout).enumerate() {
+            let xs = &wave[r * stride..r * stride + k];
+            let mut c0 = 0;
+            for blk in row.chunks_exact_mut(16) {
+                let mut acc = [0.0f32; 16];
+                if bias.len() == cout {
+                    acc.copy_from_slice(&bias[c0..c0 + 16]);
                 }
+                for (j, &x) in xs.iter().enumerate() {
+                    let wj = &w[j * cout + c0..j * cout + c0 + 16];
+                    for (a, wv) in acc.iter_mut().zip(wj) {
+                        *a += x * wv;
+                    }
+                }
+                blk.copy_from_slice(&acc);
+                c0 += 16;
             }
-        })
-    });
+            for (c, v) in row.iter_mut().enumerate().skip(c0) {
+                let mut a = if bias.len() == cout { bias[c] } else { 0.0 };
+                for (j, &x) in xs.iter().enumerate() {
+                    a += x * w[j * cout + c];
+                }
+                *v = a;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Adds per-column sums and sums of squares of a row-major `(rows, s.len())` block to
+    /// `s` and `s2` (f64).
+    pub(crate) fn column_sums(x: &[f32], s: &mut [f64], s2: &mut [f64]) {
+        if s.is_empty() {
+            return;
+        }
+        for r in x.chunks_exact(s.len()) {
+            for ((a, a2), v) in s.iter_mut().zip(s2.iter_mut()).zip(r) {
+                let v = f64::from(*v);
+                *a += v;
+                *a2 += v * v;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -421,6 +664,75 @@ mod tests {
             s += term / (2 * n + 1) as f64;
         }
         s * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn blocked_gemm_matches_plain_gemm() {
+        let (m, k, n, nb) = (7, 5, 12, 4);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let w: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect(); // (k, n)
+        let mut blocks = vec![0f32; k * n];
+        for j in 0..n / nb {
+            for r in 0..k {
+                for c in 0..nb {
+                    blocks[j * k * nb + r * nb + c] = w[r * n + j * nb + c];
+                }
+            }
+        }
+        let rs = n + 3; // a destination row stride wider than n
+        let mut want = vec![1f32; m * rs];
+        gemm(
+            &mut want,
+            rs,
+            Mat::rm(&a, m, k),
+            Mat::rm(&w, k, n),
+            1.0,
+            true,
+            1,
+        )
+        .unwrap();
+        for threads in [1, 2] {
+            let mut got = vec![1f32; m * rs];
+            gemm_blocked(
+                &mut got,
+                rs,
+                Mat::rm(&a, m, k),
+                &blocks,
+                n,
+                nb,
+                true,
+                threads,
+            )
+            .unwrap();
+            assert_eq!(got, want, "threads {threads}");
+        }
+        let mut d = vec![0f32; m * n];
+        let e = gemm_blocked(&mut d, n, Mat::rm(&a, m, k), &blocks, n, 5, false, 2);
+        assert!(matches!(e, Err(Error::InvalidInput { .. })));
+        let e = gemm_blocked(&mut d[1..], n, Mat::rm(&a, m, k), &blocks, n, nb, false, 2);
+        assert!(matches!(e, Err(Error::InvalidInput { .. })));
+    }
+
+    #[test]
+    fn first_conv_kernel_matches_direct_sum() {
+        let (k, st, cout, frames) = (4, 2, 20, 3); // 20 channels: one block of 16 + 4 more
+        let wave: Vec<f32> = (0..(frames - 1) * st + k).map(|i| i as f32 * 0.1).collect();
+        let w: Vec<f32> = (0..k * cout).map(|i| (i % 9) as f32 - 4.0).collect(); // (k, cout)
+        let bias: Vec<f32> = (0..cout).map(|c| c as f32).collect();
+        let mut out = vec![0f32; frames * cout];
+        conv_cin1_rows(&mut out, &wave, &w, &bias, k, st);
+        for r in 0..frames {
+            for c in 0..cout {
+                let want = bias[c]
+                    + (0..k)
+                        .map(|j| wave[r * st + j] * w[j * cout + c])
+                        .sum::<f32>();
+                assert!(
+                    (out[r * cout + c] - want).abs() < 1e-4,
+                    "frame {r} channel {c}"
+                );
+            }
+        }
     }
 
     #[test]
