@@ -115,12 +115,33 @@ pub(crate) fn gemm(
     // `i·dst_rs + j` for i < m, j < n, checked to lie inside `dst`, and with `dst_rs ≥ n` no
     // two (i, j) alias. `dst` is borrowed mutably, so it cannot overlap `a` or `b`. Strides fit
     // in isize because they index existing slices.
+    unsafe { gemm_raw(dst.as_mut_ptr(), dst_rs, a, b, alpha, accumulate, par) };
+    Ok(())
+}
+
+/// The one call into `gemm::gemm`: `dst[i·dst_rs + j] = [dst +] alpha · (a · b)[i, j]`.
+///
+/// # Safety
+/// `dst` must be valid for writes at `i·dst_rs + j` for every i < a.rows, j < b.cols, with no
+/// two of those aliasing (`dst_rs ≥ b.cols` when a.rows > 1), and must not overlap `a` or `b`;
+/// `a` and `b` must hold every index they describe (`Mat::fits`), with `a.cols == b.rows`.
+#[inline]
+unsafe fn gemm_raw(
+    dst: *mut f32,
+    dst_rs: usize,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    alpha: f32,
+    accumulate: bool,
+    par: gemm::Parallelism,
+) {
+    // SAFETY: the caller's contract above is gemm's.
     unsafe {
         gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
+            a.rows,
+            b.cols,
+            a.cols,
+            dst,
             1,
             dst_rs as isize,
             accumulate,
@@ -138,7 +159,6 @@ pub(crate) fn gemm(
             par,
         );
     }
-    Ok(())
 }
 
 /// `dst = [dst +] a · B` where `B (k × n)` is stored as `n / nb` contiguous row-major
@@ -206,25 +226,13 @@ pub(crate) fn gemm_blocked(
         // reads or writes it meanwhile. `a` and the block were checked to hold every index
         // read (`fits`, and the block is a whole `k × nb` slice).
         unsafe {
-            gemm::gemm(
-                m,
-                nb,
-                k,
+            gemm_raw(
                 d.ptr().add(j * nb),
-                1,
-                dst_rs as isize,
+                dst_rs,
+                a,
+                b,
+                1.0,
                 accumulate,
-                a.data.as_ptr(),
-                a.cs as isize,
-                a.rs as isize,
-                b.data.as_ptr(),
-                1,
-                nb as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
                 gemm::Parallelism::None,
             );
         }
