@@ -99,7 +99,7 @@ impl FeatureMap {
     /// Nearest-neighbour upsampling to `height × width`, stride-aligned: target cell (u, v) takes
     /// source cell (u·h/H, v·w/W); the target must be an integer multiple of the source grid.
     pub fn upsample_nearest(&self, height: usize, width: usize) -> Result<Self> {
-        if height % self.height != 0 || width % self.width != 0 {
+        if !height.is_multiple_of(self.height) || !width.is_multiple_of(self.width) {
             return Err(Error::GridMismatch {
                 block: (self.height, self.width),
                 target: (height, width),

@@ -293,7 +293,7 @@ impl Calibrator {
         xs: ArrayView2<'_, f32>,
     ) -> Result<Vec<RawStats>> {
         let gs = self.params.group_size;
-        if xs.nrows() % gs != 0 {
+        if !xs.nrows().is_multiple_of(gs) {
             return Err(Error::ShapeMismatch {
                 what: "rows (must be a multiple of group_size)",
                 expected: xs.nrows() / gs * gs + gs,

@@ -505,7 +505,7 @@ impl Config {
                 "hidden_size and num_attention_heads must be > 0",
             ));
         }
-        if c.hidden_size % c.num_attention_heads != 0 {
+        if !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(bad("num_attention_heads", "must divide hidden_size"));
         }
         if c.conv_dim.is_empty()
@@ -521,7 +521,9 @@ impl Config {
             return Err(bad("conv_kernel", "conv sizes and strides must be > 0"));
         }
         if c.num_conv_pos_embedding_groups == 0
-            || c.hidden_size % c.num_conv_pos_embedding_groups != 0
+            || !c
+                .hidden_size
+                .is_multiple_of(c.num_conv_pos_embedding_groups)
         {
             return Err(bad(
                 "num_conv_pos_embedding_groups",

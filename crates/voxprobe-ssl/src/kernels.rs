@@ -178,7 +178,7 @@ pub(crate) fn gemm_blocked(
     let (m, k) = (a.rows, a.cols);
     let dst_fits = m == 0 || n == 0 || (m - 1) * dst_rs + n <= dst.len();
     if nb == 0
-        || n % nb != 0
+        || !n.is_multiple_of(nb)
         || blocks.len() != k * n
         || !a.fits()
         || !dst_fits
@@ -273,11 +273,12 @@ macro_rules! multiversion {
             fn imp($($a: $t),*) $(-> $r)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                // `unsafe fn`: safe `#[target_feature]` functions need Rust 1.86 (MSRV 1.85)
+                // Safe `#[target_feature]` fns (Rust 1.86+); calling them is still `unsafe`
+                // from code compiled without those features.
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn v4($($a: $t),*) $(-> $r)? { imp($($a),*) }
+                fn v4($($a: $t),*) $(-> $r)? { imp($($a),*) }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3($($a: $t),*) $(-> $r)? { imp($($a),*) }
+                fn v3($($a: $t),*) $(-> $r)? { imp($($a),*) }
                 match simd_level() {
                     // SAFETY: `simd_level` returned 2 only after detecting every feature `v4`
                     // is compiled for on this CPU.

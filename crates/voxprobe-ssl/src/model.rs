@@ -203,7 +203,7 @@ impl PosConv {
         let t = x.dim(2)?;
         let y = x.conv1d(&self.weight, self.k / 2, 1, 1, groups)?;
         let y = y.broadcast_add(&self.bias.reshape((1, (), 1))?)?;
-        Ok(if self.k % 2 == 0 {
+        Ok(if self.k.is_multiple_of(2) {
             y.narrow(2, 0, t)?
         } else {
             y

@@ -285,7 +285,7 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 fn f32_from_bytes(b: &[u8]) -> Result<Vec<f32>> {
-    ensure!(b.len() % 4 == 0, "f32 data of {} bytes", b.len());
+    ensure!(b.len().is_multiple_of(4), "f32 data of {} bytes", b.len());
     Ok(b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect())

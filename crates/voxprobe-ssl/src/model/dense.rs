@@ -28,7 +28,7 @@ use candle_nn::{Linear, VarBuilder};
 fn block_width(n: usize) -> usize {
     [64, 32, 16]
         .into_iter()
-        .find(|nb| n % nb == 0)
+        .find(|nb| n.is_multiple_of(*nb))
         .unwrap_or(n.max(1))
 }
 
