@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::levenshtein::{editops_ids, EditTag, FxMap};
-use crate::text::{char_class, normalize_into, tokenize_spans_into};
+use crate::levenshtein::{editops_ids_in, EditBufs, EditTag, FxMap};
+use crate::text::{char_class, is_regex_space, normalize_into, tokenize_spans_into};
 use crate::{Error, Result};
 
 /// Type of an alignment op (error-align `OpType`).
@@ -125,15 +125,37 @@ impl AlignOptions {
 /// the end (never observed; the Python package would fail there too).
 pub fn error_align(reference: &str, hypothesis: &str, opts: &AlignOptions) -> Result<Vec<AlignOp>> {
     opts.check()?;
-    let rc: Vec<char> = reference.chars().collect();
-    let hc: Vec<char> = hypothesis.chars().collect();
-    let rt = Toks::new(&rc);
-    let ht = Toks::new(&hc);
+    with_scratch(|sc| {
+        let out = align_in(reference, hypothesis, opts, sc);
+        sc.text.trim();
+        out
+    })
+}
+
+/// [`error_align`] with this thread's scratch buffers.
+fn align_in(
+    reference: &str,
+    hypothesis: &str,
+    opts: &AlignOptions,
+    sc: &mut Scratch,
+) -> Result<Vec<AlignOp>> {
+    let Scratch { text, gap } = sc;
+    fill_chars(&mut text.rc, reference);
+    fill_chars(&mut text.hc, hypothesis);
+    text.rt.fill(&text.rc, reference);
+    text.ht.fill(&text.hc, hypothesis);
+    let TextBufs {
+        rc,
+        hc,
+        rt,
+        ht,
+        words,
+    } = text;
     let input = Input {
-        ref_raw: &rc,
-        hyp_raw: &hc,
-        ref_tokens: &rt,
-        hyp_tokens: &ht,
+        ref_raw: Raw::new(reference, rc),
+        hyp_raw: Raw::new(hypothesis, hc),
+        ref_tokens: rt,
+        hyp_tokens: ht,
     };
     let identical = rt.len() == ht.len() && (0..rt.len()).all(|i| rt.norm(i) == ht.norm(i));
     if identical {
@@ -141,18 +163,83 @@ pub fn error_align(reference: &str, hypothesis: &str, opts: &AlignOptions) -> Re
     }
     if !opts.word_level_pass {
         let mut out = Vec::new();
-        with_scratch(|sc| input.beam_gap(0, rt.len(), 0, ht.len(), opts.beam_size, sc, &mut out))?;
+        input.beam_gap(0, rt.len(), 0, ht.len(), opts.beam_size, gap, &mut out)?;
         return Ok(out);
     }
-    let anchors = match opts.word_level_method {
-        WordLevelMethod::Rapidfuzz => rapidfuzz_anchors(&rt, &ht),
-        WordLevelMethod::Unambiguous => unambiguous_anchors(&rt, &ht),
-    };
-    input.align_from_anchors(&anchors, opts.beam_size)
+    match opts.word_level_method {
+        WordLevelMethod::Rapidfuzz => rapidfuzz_anchors(rt, ht, words),
+        WordLevelMethod::Unambiguous => unambiguous_anchors(rt, ht, words),
+    }
+    input.align_from_anchors_in(&words.anchors, opts.beam_size, gap)
+}
+
+/// `buf` = the code points of `s` (an ASCII text skips UTF-8 decoding).
+fn fill_chars(buf: &mut Vec<char>, s: &str) {
+    buf.clear();
+    if s.is_ascii() {
+        buf.extend(s.bytes().map(char::from));
+    } else {
+        buf.extend(s.chars());
+    }
+}
+
+/// A raw input text as code points, with the `&str` it came from (an all-ASCII text, the
+/// common case, slices its output substrings by bytes: one copy, no per-character work).
+#[derive(Clone, Copy)]
+struct Raw<'a> {
+    chars: &'a [char],
+    s: &'a str,
+}
+
+impl<'a> Raw<'a> {
+    fn new(s: &'a str, chars: &'a [char]) -> Self {
+        Self { chars, s }
+    }
+    /// Code points `a..b` as a `String`.
+    fn sub(&self, a: usize, b: usize) -> String {
+        if self.s.len() == self.chars.len() {
+            // One byte per code point: code-point offsets are byte offsets.
+            self.s.get(a..b).unwrap_or("").to_owned()
+        } else {
+            self.chars.get(a..b).unwrap_or(&[]).iter().collect()
+        }
+    }
+}
+
+/// Per-thread buffers of the text side of one `error_align` call (reused across calls).
+#[derive(Default)]
+struct TextBufs {
+    rc: Vec<char>,
+    hc: Vec<char>,
+    rt: Toks,
+    ht: Toks,
+    words: WordBufs,
+}
+
+impl TextBufs {
+    /// Frees the buffers after a very long text (they live as long as the thread).
+    fn trim(&mut self) {
+        const MAX_CHARS: usize = 1 << 20;
+        if self.rc.capacity() + self.hc.capacity() > MAX_CHARS {
+            *self = Self::default();
+        }
+    }
+}
+
+/// Buffers of the word-level pass; `anchors` is its result.
+#[derive(Default)]
+struct WordBufs {
+    r: Vec<u32>,
+    h: Vec<u32>,
+    ref_edit: Vec<bool>,
+    hyp_edit: Vec<bool>,
+    edit: EditBufs,
+    anchors: Vec<(usize, usize)>,
 }
 
 /// Tokens of one text (error-align `basic_tokenizer` + `basic_normalizer`, as
 /// [`crate::text::tokenize`]) in flat buffers: one allocation per buffer, not per token.
+#[derive(Default)]
 struct Toks {
     /// Raw `[start, end)` code-point spans.
     spans: Vec<(usize, usize)>,
@@ -163,16 +250,74 @@ struct Toks {
 }
 
 impl Toks {
-    fn new(chars: &[char]) -> Self {
-        let mut spans = Vec::new();
-        tokenize_spans_into(chars, &mut spans);
-        let mut norm = Vec::with_capacity(chars.len());
-        let mut off = Vec::with_capacity(spans.len());
-        for &(a, b) in &spans {
-            off.push(norm.len());
-            normalize_into(chars.get(a..b).unwrap_or(&[]), &mut norm);
+    /// Refills from `chars`, the code points of `s` (reusing the allocations).
+    fn fill(&mut self, chars: &[char], s: &str) {
+        self.spans.clear();
+        self.norm.clear();
+        self.off.clear();
+        if s.len() == chars.len() {
+            self.fill_ascii(s.as_bytes());
+            return;
         }
-        Self { spans, norm, off }
+        tokenize_spans_into(chars, &mut self.spans);
+        for &(a, b) in &self.spans {
+            self.off.push(self.norm.len());
+            normalize_into(chars.get(a..b).unwrap_or(&[]), &mut self.norm);
+        }
+    }
+    /// [`Toks::fill`] for an all-ASCII text in one pass: [`tokenize_spans_into`] and
+    /// [`normalize_into`] restricted to ASCII (`\p{N}` = digits, `\p{L}` = letters, lowering
+    /// is ASCII lowering; only `\s` still asks the generic table).
+    fn fill_ascii(&mut self, b: &[u8]) {
+        let n = b.len();
+        let digit = |j: usize| b.get(j).is_some_and(u8::is_ascii_digit);
+        let alnum = |j: usize| b.get(j).is_some_and(u8::is_ascii_alphanumeric);
+        let mut i = 0;
+        while i < n {
+            let mut end = None;
+            if digit(i) {
+                let mut j = i;
+                while digit(j) {
+                    j += 1;
+                }
+                while matches!(b.get(j), Some(b',' | b'.')) && digit(j + 1) {
+                    j += 1;
+                    while digit(j) {
+                        j += 1;
+                    }
+                }
+                if b.get(j).is_none_or(|&x| is_regex_space(char::from(x))) {
+                    end = Some(j);
+                }
+            }
+            if end.is_none() && alnum(i) {
+                let mut j = i;
+                while alnum(j) {
+                    j += 1;
+                }
+                while b.get(j) == Some(&b'\'') && alnum(j + 1) {
+                    j += 1;
+                    while alnum(j) {
+                        j += 1;
+                    }
+                }
+                if b.get(j) == Some(&b'\'') {
+                    j += 1;
+                }
+                end = Some(j);
+            }
+            match end {
+                Some(j) => {
+                    self.spans.push((i, j));
+                    self.off.push(self.norm.len());
+                    let raw = b.get(i..j).unwrap_or(&[]);
+                    self.norm
+                        .extend(raw.iter().map(|&x| char::from(x.to_ascii_lowercase())));
+                    i = j;
+                }
+                None => i += 1,
+            }
+        }
     }
     fn len(&self) -> usize {
         self.spans.len()
@@ -188,14 +333,10 @@ impl Toks {
 }
 
 struct Input<'a> {
-    ref_raw: &'a [char],
-    hyp_raw: &'a [char],
+    ref_raw: Raw<'a>,
+    hyp_raw: Raw<'a>,
     ref_tokens: &'a Toks,
     hyp_tokens: &'a Toks,
-}
-
-fn substr(chars: &[char], a: usize, b: usize) -> String {
-    chars.get(a..b).unwrap_or(&[]).iter().collect()
 }
 
 impl Input<'_> {
@@ -204,8 +345,8 @@ impl Input<'_> {
         let (hs, he) = self.hyp_tokens.spans[h];
         AlignOp {
             op_type: OpType::Match,
-            ref_text: Some(substr(self.ref_raw, rs, re)),
-            hyp_text: Some(substr(self.hyp_raw, hs, he)),
+            ref_text: Some(self.ref_raw.sub(rs, re)),
+            hyp_text: Some(self.hyp_raw.sub(hs, he)),
             ref_span: Some([rs, re]),
             hyp_span: Some([hs, he]),
             left_compound: false,
@@ -213,15 +354,11 @@ impl Input<'_> {
         }
     }
 
-    fn align_from_anchors(&self, anchors: &[(usize, usize)], beam: usize) -> Result<Vec<AlignOp>> {
-        with_scratch(|sc| self.align_from_anchors_in(anchors, beam, sc))
-    }
-
     fn align_from_anchors_in(
         &self,
         anchors: &[(usize, usize)],
         beam: usize,
-        sc: &mut Scratch,
+        sc: &mut GapScratch,
     ) -> Result<Vec<AlignOp>> {
         let mut out = Vec::with_capacity(self.ref_tokens.len() + 4);
         let (mut hs, mut rs) = (0usize, 0usize);
@@ -236,7 +373,7 @@ impl Input<'_> {
                     out.push(AlignOp {
                         op_type: OpType::Insert,
                         ref_text: None,
-                        hyp_text: Some(substr(self.hyp_raw, a, b)),
+                        hyp_text: Some(self.hyp_raw.sub(a, b)),
                         ref_span: None,
                         hyp_span: Some([a, b]),
                         left_compound: false,
@@ -247,7 +384,7 @@ impl Input<'_> {
                 for &(a, b) in &self.ref_tokens.spans[rs..re] {
                     out.push(AlignOp {
                         op_type: OpType::Delete,
-                        ref_text: Some(substr(self.ref_raw, a, b)),
+                        ref_text: Some(self.ref_raw.sub(a, b)),
                         hyp_text: None,
                         ref_span: Some([a, b]),
                         hyp_span: None,
@@ -275,7 +412,7 @@ impl Input<'_> {
         hs: usize,
         he: usize,
         beam: usize,
-        sc: &mut Scratch,
+        sc: &mut GapScratch,
         out: &mut Vec<AlignOp>,
     ) -> Result<()> {
         sc.r.fill(self.ref_tokens, rs..re);
@@ -294,50 +431,53 @@ impl Input<'_> {
 // Word-level passes
 // ------------------------------------------------------------------------------------------
 
-/// Dense ids of the normalized tokens (shared between both sides) and the number of
-/// distinct reference ids (every ref id is below it).
-fn token_ids(rt: &Toks, ht: &Toks) -> (Vec<u32>, Vec<u32>, usize) {
-    let mut map: FxMap<&[char], u32> = FxMap::default();
-    let mut r = Vec::with_capacity(rt.len());
+/// Dense ids of the normalized tokens into `w.r` / `w.h`; returns the number of distinct
+/// reference ids (every ref id is below it). A hyp token absent from the reference gets that
+/// number (ids are only ever compared across the two sides, so those need not differ).
+fn token_ids(rt: &Toks, ht: &Toks, w: &mut WordBufs) -> usize {
+    let mut map: FxMap<&[char], u32> =
+        FxMap::with_capacity_and_hasher(rt.len(), Default::default());
+    w.r.clear();
     for i in 0..rt.len() {
         let n = map.len() as u32;
-        r.push(*map.entry(rt.norm(i)).or_insert(n));
+        w.r.push(*map.entry(rt.norm(i)).or_insert(n));
     }
     let n_ref = map.len();
-    let mut h = Vec::with_capacity(ht.len());
-    for i in 0..ht.len() {
-        let n = map.len() as u32;
-        h.push(*map.entry(ht.norm(i)).or_insert(n));
-    }
-    (r, h, n_ref)
+    w.h.clear();
+    w.h.extend((0..ht.len()).map(|i| map.get(ht.norm(i)).copied().unwrap_or(n_ref as u32)));
+    n_ref
 }
 
-/// Anchors `(hyp_idx, ref_idx)` from the complement of RapidFuzz's editops.
-fn rapidfuzz_anchors(rt: &Toks, ht: &Toks) -> Vec<(usize, usize)> {
-    let (r, h, n_ref) = token_ids(rt, ht);
-    let ops = editops_ids(&r, &h, n_ref);
-    let mut ref_edit = vec![false; r.len()];
-    let mut hyp_edit = vec![false; h.len()];
-    for op in &ops {
+/// Anchors `(hyp_idx, ref_idx)` from the complement of RapidFuzz's editops, into `w.anchors`.
+fn rapidfuzz_anchors(rt: &Toks, ht: &Toks, w: &mut WordBufs) {
+    let n_ref = token_ids(rt, ht, w);
+    editops_ids_in(&w.r, &w.h, n_ref, &mut w.edit);
+    w.ref_edit.clear();
+    w.ref_edit.resize(w.r.len(), false);
+    w.hyp_edit.clear();
+    w.hyp_edit.resize(w.h.len(), false);
+    for op in &w.edit.ops {
         if op.tag != EditTag::Insert {
-            if let Some(x) = ref_edit.get_mut(op.src_pos) {
+            if let Some(x) = w.ref_edit.get_mut(op.src_pos) {
                 *x = true;
             }
         }
         if op.tag != EditTag::Delete {
-            if let Some(x) = hyp_edit.get_mut(op.dest_pos) {
+            if let Some(x) = w.hyp_edit.get_mut(op.dest_pos) {
                 *x = true;
             }
         }
     }
-    let rm = (0..r.len()).filter(|&i| !ref_edit[i]);
-    let hm = (0..h.len()).filter(|&i| !hyp_edit[i]);
-    rm.zip(hm).map(|(ri, hi)| (hi, ri)).collect()
+    let rm = w.ref_edit.iter().enumerate().filter(|e| !e.1).map(|e| e.0);
+    let hm = w.hyp_edit.iter().enumerate().filter(|e| !e.1).map(|e| e.0);
+    w.anchors.clear();
+    w.anchors.extend(rm.zip(hm).map(|(ri, hi)| (hi, ri)));
 }
 
 /// Anchors shared by all optimal word alignments (error-align `get_unambiguous_node_matches`).
-fn unambiguous_anchors(rt: &Toks, ht: &Toks) -> Vec<(usize, usize)> {
-    let (r, h, _) = token_ids(rt, ht);
+fn unambiguous_anchors(rt: &Toks, ht: &Toks, wb: &mut WordBufs) {
+    token_ids(rt, ht, wb);
+    let (r, h) = (&wb.r, &wb.h);
     let (n, m) = (r.len(), h.len());
     let w = n + 1;
     // Forward and backward unit-cost distances over hyp rows × ref columns.
@@ -408,13 +548,15 @@ fn unambiguous_anchors(rt: &Toks, ht: &Toks) -> Vec<(usize, usize)> {
             }
         }
     }
-    let mut out: Vec<(usize, usize)> = candidates
-        .into_iter()
-        .filter(|&(i, j)| ref_count[j] == 1 && hyp_count[i] == 1)
-        .map(|(i, j)| (i - 1, j - 1))
-        .collect();
+    let out = &mut wb.anchors;
+    out.clear();
+    out.extend(
+        candidates
+            .into_iter()
+            .filter(|&(i, j)| ref_count[j] == 1 && hyp_count[i] == 1)
+            .map(|(i, j)| (i - 1, j - 1)),
+    );
     out.sort_by_key(|&(_, rj)| rj);
-    out
 }
 
 // ------------------------------------------------------------------------------------------
@@ -434,7 +576,14 @@ fn unambiguous_anchors(rt: &Toks, ht: &Toks) -> Vec<(usize, usize)> {
 // * the beam is never sorted: only the `beam_size` smallest `(norm_cost, sort_id)` keys are
 //   selected (O(n)), plus the minimum for the greedy commit. The one place where the
 //   reference's order matters, "first child wins a tie", is decided by comparing the parents'
-//   keys (see `Offer::offer`).
+//   keys (see `Offer::offer`). When nothing is cut (the usual case) the candidate buffer
+//   becomes the beam by a swap, without copying;
+// * a path is 32 bytes (every child is a copy): error-align's `last_ref_idx` is not stored,
+//   being a function of the ref position, which also drops it from the pruning key; the cost
+//   lives beside the candidate, and the greedy-commit flag in the top bit of the segment link;
+// * the pruning table keeps its values in the probed slots (one load per probe);
+// * the text side (code points, tokens, word ids, anchors, RapidFuzz work buffers) is reused
+//   per thread too, and an all-ASCII text is tokenized in one pass and sliced by bytes.
 
 const START: char = '<';
 const END: char = '>';
@@ -660,48 +809,48 @@ struct Segment {
     prev: u32,
 }
 
-const NO_SEG: u32 = u32::MAX;
+/// Top bit of [`Path::seg`]: the path's last step closed an unambiguous match segment.
+const UNAMBIGUOUS_BIT: u32 = 1 << 31;
+/// "No segment" in the low 31 bits of [`Path::seg`] (and [`Segment::prev`]).
+const NO_SEG: u32 = UNAMBIGUOUS_BIT - 1;
 
-/// A beam path (error-align `Path`). Positions are embedded indices (-1 = before the first
-/// character); costs are integers (the reference's f64 costs are always integral); `cost`
-/// caches [`Path::compute_cost`] once the child is complete; segments are a linked list in the
-/// arena `BeamBufs::segs` (shared prefixes, no copying).
+/// A beam path (error-align `Path`), 32 bytes (copied for every child, so kept small).
+/// Positions are embedded indices (-1 = before the first character); costs are integers (the
+/// reference's f64 costs are always integral); segments are a linked list in the arena
+/// `BeamBufs::segs` (shared prefixes, no copying). Not stored, because they follow from the
+/// rest: error-align's `last_ref_idx`, which is always the last '>' at or before `refi` (see
+/// `Search::expand`), and the cost (computed once per child and kept beside the candidate).
 #[derive(Clone, Copy)]
 struct Path {
     hyp: i32,
     refi: i32,
     last_hyp: i32,
-    last_ref: i32,
     closed: i32,
     open: i32,
-    cost: i32,
+    /// Last segment's index in the arena (low 31 bits; an arena of 2^31 segments would take
+    /// 32 GiB, far past any real gap) and error-align's `at_unambiguous_match_node` flag
+    /// ([`UNAMBIGUOUS_BIT`]).
     seg: u32,
     sort_id: u64,
-    at_unambiguous: bool,
 }
 
 const SORT_ID_BASE: u64 = 146_527;
 
-#[inline]
-fn is_sub(h: i32, r: i32, lh: i32, lr: i32) -> bool {
-    !(r == lr || h == lh)
-}
-
 impl Path {
     #[inline]
-    fn compute_cost(&self) -> i32 {
-        let extra = if is_sub(self.hyp, self.refi, self.last_hyp, self.last_ref) {
+    /// `ref_boundary`: `refi` is the path's last segment's ref end (see [`Path`]).
+    fn compute_cost(&self, ref_boundary: bool) -> i32 {
+        let extra = if !(ref_boundary || self.hyp == self.last_hyp) {
             self.open
         } else {
             0
         };
         self.closed + self.open + extra
     }
-    /// error-align `norm_cost` as f64 bits. Costs are >= 0, so the IEEE bit pattern orders
-    /// exactly like the f64 value (0.0 is +0.0 here, never -0.0).
+    /// error-align `norm_cost` (of this path with cost `c`) as f64 bits. Costs are >= 0, so
+    /// the IEEE bit pattern orders exactly like the f64 value (0.0 is +0.0 here, never -0.0).
     #[inline]
-    fn norm_cost_bits(&self) -> u64 {
-        let c = self.cost;
+    fn norm_cost_bits(&self, c: i32) -> u64 {
         if c == 0 {
             0
         } else {
@@ -713,7 +862,7 @@ impl Path {
         let mut c = *self;
         c.refi += ref_step;
         c.hyp += hyp_step;
-        c.at_unambiguous = false;
+        c.seg &= NO_SEG;
         c.sort_id = c
             .sort_id
             .wrapping_mul(SORT_ID_BASE)
@@ -721,24 +870,26 @@ impl Path {
         c
     }
     #[inline]
-    fn reset(&mut self, h: i32, r: i32) {
+    /// Closes the open segment at hyp `h`; `sub`: it was a substitution (error-align
+    /// `_is_substitution` at the reset).
+    fn reset(&mut self, h: i32, sub: bool) {
         self.closed += self.open;
-        if is_sub(h, r, self.last_hyp, self.last_ref) {
+        if sub {
             self.closed += self.open;
         }
         self.last_hyp = h;
-        self.last_ref = r;
         self.open = 0;
     }
 }
 
-/// One key of [`KeyTable`].
-#[derive(Clone, Copy)]
-struct Entry {
+/// One slot of [`KeyTable`]: a key and its values, stored in place (one load per probe).
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// Iteration that wrote the key; at or before `KeyTable::cleared_at` = empty slot.
+    written: u32,
     /// `(hyp + 1) * (ref len + 1) + (ref + 1)`.
     cell: u32,
     last_hyp: i32,
-    last_ref: i32,
     /// Lowest cost seen for this key since the last clear (error-align's `prune_map`).
     best: i32,
     /// Iteration of the last write of `best`. Every such write also makes (or keeps) this
@@ -749,40 +900,42 @@ struct Entry {
     idx: u32,
 }
 
-/// Map from a path's pruning key `(hyp, ref, last_hyp, last_ref)` to the persistent best cost
-/// and this iteration's candidate index. Entries are appended to `entries`; an open-addressing
-/// (linear probing) index of 8-byte slots `(stamp, entry)` finds them. The index stays small
-/// (cache-resident) and clearing is O(1): a slot written at or before `cleared_at` is empty.
-/// That is sound for linear probing because every live slot was written after the last clear,
-/// so no live probe chain runs through a slot that went stale after the chain was built.
+/// Map from a path's pruning key to the persistent best cost and this iteration's candidate
+/// index. error-align's key is `(hyp, ref, last_hyp, last_ref)`; `last_ref` is a function of
+/// `ref` (see [`Path`]), so `(hyp, ref, last_hyp)` identifies it. Open addressing (linear
+/// probing) with the values in the slots. The table stays small (cache-resident) and clearing
+/// is O(1): a slot written at or before `cleared_at` is empty. That is sound for linear probing
+/// because every live slot was written after the last clear, so no live probe chain runs
+/// through a slot that went stale after the chain was built.
 struct KeyTable {
-    slots: Vec<(u32, u32)>,
+    slots: Vec<Slot>,
     shift: u32,
     width: usize,
-    entries: Vec<Entry>,
+    /// Live keys (written after `cleared_at`).
+    live: usize,
     cleared_at: u32,
 }
 
 impl Default for KeyTable {
     fn default() -> Self {
         Self {
-            slots: vec![(0, 0); 1 << 10],
+            slots: vec![Slot::default(); 1 << 10],
             shift: 64 - 10,
             width: 0,
-            entries: Vec::new(),
+            live: 0,
             cleared_at: 0,
         }
     }
 }
 
 impl KeyTable {
-    /// Empties the table for a gap whose ref side has `width - 1` embedded characters. An
-    /// index that a long gap grew past 2^14 slots goes back to 2^10 (small gaps run faster with
-    /// a cache-resident index; typical gaps reuse their size without reallocating).
+    /// Empties the table for a gap whose ref side has `width - 1` embedded characters. A
+    /// table that a long gap grew past 2^14 slots goes back to 2^10 (small gaps run faster
+    /// with a cache-resident table; typical gaps reuse their size without reallocating).
     fn reset(&mut self, width: usize, iter: u32) {
         const BITS: u32 = 10;
         if self.slots.len() > 1 << 14 {
-            self.slots = vec![(0, 0); 1 << BITS];
+            self.slots = vec![Slot::default(); 1 << BITS];
             self.shift = 64 - BITS;
         }
         self.width = width;
@@ -791,64 +944,60 @@ impl KeyTable {
 
     /// Forgets every key (error-align's `prune_map = dict()`) as of iteration `iter`.
     fn clear(&mut self, iter: u32) {
-        self.entries.clear();
+        self.live = 0;
         self.cleared_at = iter;
     }
 
     #[inline]
-    fn hash(&self, cell: u32, lh: i32, lr: i32) -> usize {
-        let x = (u64::from(cell) << 32) ^ (u64::from(lh as u32) << 16) ^ u64::from(lr as u32);
+    fn hash(&self, cell: u32, lh: i32) -> usize {
+        let x = (u64::from(cell) << 32) ^ u64::from(lh as u32);
         (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// Entry index for the key of `p`, inserting a fresh one (stamp 0 = no candidate; the
-    /// caller writes it at once) if new. Returns `(entry, existed)`.
+    /// Slot index for the key of `p`, inserting a fresh one (stamp 0 = no candidate; the
+    /// caller writes it at once) if new. Returns `(slot, existed)`.
     #[inline(always)]
     fn entry(&mut self, p: &Path, iter: u32) -> (usize, bool) {
-        if 2 * (self.entries.len() + 1) > self.slots.len() {
-            self.grow(iter);
+        if 2 * (self.live + 1) > self.slots.len() {
+            self.grow();
         }
         let cell = ((p.hyp + 1) as usize * self.width + (p.refi + 1) as usize) as u32;
         let mask = self.slots.len() - 1;
-        let mut i = self.hash(cell, p.last_hyp, p.last_ref);
+        let mut i = self.hash(cell, p.last_hyp);
         loop {
-            let (stamp, e) = self.slots[i];
-            if stamp <= self.cleared_at {
+            let x = &self.slots[i];
+            if x.written <= self.cleared_at {
                 break;
             }
-            if let Some(x) = self.entries.get(e as usize) {
-                if x.cell == cell && x.last_hyp == p.last_hyp && x.last_ref == p.last_ref {
-                    return (e as usize, true);
-                }
+            if x.cell == cell && x.last_hyp == p.last_hyp {
+                return (i, true);
             }
             i = (i + 1) & mask;
         }
-        let new = self.entries.len() as u32;
-        self.entries.push(Entry {
+        self.slots[i] = Slot {
+            written: iter,
             cell,
             last_hyp: p.last_hyp,
-            last_ref: p.last_ref,
             best: 0,
             stamp: 0,
             idx: 0,
-        });
-        self.slots[i] = (iter, new);
-        (new as usize, false)
+        };
+        self.live += 1;
+        (i, false)
     }
 
-    /// Doubles the index and re-inserts every live entry.
-    fn grow(&mut self, iter: u32) {
+    /// Doubles the table and re-inserts every live key.
+    fn grow(&mut self) {
         let n = self.slots.len() * 2;
-        self.slots.clear();
-        self.slots.resize(n, (0, 0));
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); n]);
         self.shift -= 1;
         let mask = n - 1;
-        for (k, x) in self.entries.iter().enumerate() {
-            let mut i = self.hash(x.cell, x.last_hyp, x.last_ref);
-            while self.slots[i].0 > self.cleared_at {
+        for x in old.into_iter().filter(|x| x.written > self.cleared_at) {
+            let mut i = self.hash(x.cell, x.last_hyp);
+            while self.slots[i].written > self.cleared_at {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = (iter, k as u32);
+            self.slots[i] = x;
         }
     }
 }
@@ -860,8 +1009,10 @@ struct BeamBufs {
     cands: Vec<Path>,
     /// Sort keys `(norm_cost bits << 64) | sort_id` of `beam`, same order.
     beam_keys: Vec<u128>,
-    /// Parent (index in `beam`) of each candidate.
-    cand_parent: Vec<u32>,
+    /// Parent and cost of each candidate.
+    cand_meta: Vec<Meta>,
+    /// Cost of each beam path (and its parent, unused), same order as `beam`.
+    beam_meta: Vec<Meta>,
     /// `(sort key, candidate index)` for the selection.
     sel: Vec<(u128, u32)>,
     segs: Vec<Segment>,
@@ -875,13 +1026,20 @@ struct BeamBufs {
 /// Everything one `error_align` call needs besides its inputs and outputs.
 #[derive(Default)]
 struct Scratch {
+    text: TextBufs,
+    gap: GapScratch,
+}
+
+/// Buffers of the character-level search of one gap.
+#[derive(Default)]
+struct GapScratch {
     r: Embedded,
     h: Embedded,
     graph: GapGraph,
     beam: BeamBufs,
 }
 
-impl Scratch {
+impl GapScratch {
     /// Frees buffers that a very long gap grew (the scratch lives as long as its thread, so
     /// one huge `word_level_pass = false` alignment must not pin hundreds of MB).
     fn trim(&mut self) {
@@ -895,9 +1053,6 @@ impl Scratch {
         let b = &mut self.beam;
         if b.segs.capacity() > MAX_ITEMS {
             b.segs = Vec::new();
-        }
-        if b.table.entries.capacity() > MAX_ITEMS {
-            b.table.entries = Vec::new();
         }
     }
 }
@@ -928,16 +1083,18 @@ impl Search<'_> {
             hyp_end: h,
             ref_end: r,
             open_cost: p.open,
-            prev: p.seg,
+            prev: p.seg & NO_SEG,
         });
         p.seg = (self.segs.len() - 1) as u32;
     }
 
     #[inline]
-    fn end_insertion_segment(&mut self, p: &mut Path, h: i32, r: i32) {
-        if r == p.last_ref && self.h.has_real(p.last_hyp + 1, h + 1) {
+    /// `at_last_ref`: `r` is the path's last segment's ref end (error-align's
+    /// `ref_idx == last_ref_idx`), so the closed segment is an insertion.
+    fn end_insertion_segment(&mut self, p: &mut Path, h: i32, r: i32, at_last_ref: bool) {
+        if at_last_ref && self.h.has_real(p.last_hyp + 1, h + 1) {
             self.push_seg(p, h, r);
-            p.reset(h, r);
+            p.reset(h, false);
         }
     }
 
@@ -949,11 +1106,18 @@ impl Search<'_> {
             if !self.h.has_real(p.last_hyp + 1, h + 1) {
                 return false;
             }
-            p.at_unambiguous =
+            let unambiguous =
                 p.open == 0 && self.g.unambiguous_end((h + 1) as usize, (r + 1) as usize);
+            self.push_seg(p, h, r);
+            if unambiguous {
+                p.seg |= UNAMBIGUOUS_BIT;
+            }
+        } else {
+            self.push_seg(p, h, r);
         }
-        self.push_seg(p, h, r);
-        p.reset(h, r);
+        // `r` is a new '>' (ref moved past the previous segment end), so the segment is a
+        // substitution unless the hyp did not move.
+        p.reset(h, h != p.last_hyp);
         true
     }
 
@@ -964,6 +1128,10 @@ impl Search<'_> {
         let hyp_max = self.h.len() as i32 - 1;
         let ref_max = self.r.len() as i32 - 1;
         let backtrace = self.g.on_path((p.hyp + 1) as usize, (p.refi + 1) as usize);
+        // The path's `last_ref` is the last '>' at or before `refi` (-1 before the first):
+        // segments close on the ref side only at a '>', and every '>' the ref side reaches
+        // closes one (or the path is dropped). So "refi == last_ref" is "refi is on a '>'".
+        let at_last_ref = p.refi < 0 || self.r.chars.get(p.refi as usize) == Some(&END);
         // hyp step
         if p.hyp < hyp_max {
             let mut c = p.child(0, 1);
@@ -975,10 +1143,10 @@ impl Search<'_> {
             }
             if self.h.chars[k] == END {
                 let (ch, cr) = (c.hyp, c.refi);
-                self.end_insertion_segment(&mut c, ch, cr);
+                self.end_insertion_segment(&mut c, ch, cr, at_last_ref);
             }
-            c.cost = c.compute_cost();
-            emit.offer(c);
+            let cost = c.compute_cost(at_last_ref);
+            emit.offer(c, cost);
         }
         // ref step
         if p.refi < ref_max {
@@ -986,7 +1154,7 @@ impl Search<'_> {
             let k = c.refi as usize;
             let rc = self.r.chars[k];
             if rc == START {
-                self.end_insertion_segment(&mut c, p.hyp, p.refi);
+                self.end_insertion_segment(&mut c, p.hyp, p.refi, at_last_ref);
             }
             let delim = self.r.class[k] == 0;
             c.open += if delim { 1 } else { 2 };
@@ -994,8 +1162,8 @@ impl Search<'_> {
                 c.open += 1;
             }
             if rc != END || self.end_segment(&mut c) {
-                c.cost = c.compute_cost();
-                emit.offer(c);
+                let cost = c.compute_cost(rc == END);
+                emit.offer(c, cost);
             }
         }
         // diagonal
@@ -1009,7 +1177,7 @@ impl Search<'_> {
                 return;
             }
             if rc == START {
-                self.end_insertion_segment(&mut c, p.hyp, p.refi);
+                self.end_insertion_segment(&mut c, p.hyp, p.refi, at_last_ref);
             }
             if !is_match {
                 c.open += if rcl == hcl { 2 } else { 3 };
@@ -1018,11 +1186,18 @@ impl Search<'_> {
                 }
             }
             if rc != END || self.end_segment(&mut c) {
-                c.cost = c.compute_cost();
-                emit.offer(c);
+                let cost = c.compute_cost(rc == END);
+                emit.offer(c, cost);
             }
         }
     }
+}
+
+/// A candidate's parent (index in the beam) and cost, kept beside the candidate.
+#[derive(Clone, Copy)]
+struct Meta {
+    parent: u32,
+    cost: i32,
 }
 
 /// Where `Search::expand` sends children: the pruning map and this iteration's candidates
@@ -1030,7 +1205,7 @@ impl Search<'_> {
 struct Offer<'a> {
     table: &'a mut KeyTable,
     cands: &'a mut Vec<Path>,
-    cand_parent: &'a mut Vec<u32>,
+    cand_meta: &'a mut Vec<Meta>,
     beam_keys: &'a [u128],
     iter: u32,
     /// Index of the parent in the beam.
@@ -1040,11 +1215,11 @@ struct Offer<'a> {
 impl Offer<'_> {
     /// Offers child `c` of beam path `pi` to the pruning map and this iteration's candidates.
     #[inline(always)]
-    fn offer(&mut self, c: Path) {
+    fn offer(&mut self, c: Path, cost: i32) {
         let Offer {
             table,
             cands,
-            cand_parent,
+            cand_meta,
             beam_keys,
             iter,
             pi,
@@ -1052,11 +1227,11 @@ impl Offer<'_> {
         let (iter, pi) = (*iter, *pi);
         // prune_map: drop if a strictly cheaper path had this key; else record cost.
         let (i, existed) = table.entry(&c, iter);
-        let slot = &mut table.entries[i];
-        if existed && c.cost > slot.best {
+        let slot = &mut table.slots[i];
+        if existed && cost > slot.best {
             return;
         }
-        slot.best = c.cost;
+        slot.best = cost;
         // new_beam: one candidate per key, the cheapest; among equal costs the one
         // expanded first. error-align expands the beam in sorted order; this beam is
         // kept unsorted, so "expanded first" = "parent with the smaller sort key"
@@ -1065,16 +1240,23 @@ impl Offer<'_> {
         // and the candidate as the first minimal child.
         if existed && slot.stamp == iter {
             let k = slot.idx as usize;
-            // Here `best` equaled the stored candidate's cost, so c.cost <= it.
-            if c.cost < cands[k].cost || beam_keys[pi] < beam_keys[cand_parent[k] as usize] {
+            // Here `best` equaled the stored candidate's cost, so cost <= it.
+            let m = &mut cand_meta[k];
+            if cost < m.cost || beam_keys[pi] < beam_keys[m.parent as usize] {
                 cands[k] = c;
-                cand_parent[k] = pi as u32;
+                *m = Meta {
+                    parent: pi as u32,
+                    cost,
+                };
             }
         } else {
             slot.stamp = iter;
             slot.idx = cands.len() as u32;
             cands.push(c);
-            cand_parent.push(pi as u32);
+            cand_meta.push(Meta {
+                parent: pi as u32,
+                cost,
+            });
         }
     }
 }
@@ -1092,7 +1274,7 @@ fn beam_search(
     b.segs.clear();
     if b.iter >= u32::MAX.saturating_sub((h.len() + r.len() + 2) as u32) {
         // Iteration stamps would wrap during this gap: start them again from 0.
-        b.table.slots.fill((0, 0));
+        b.table.slots.fill(Slot::default());
         b.iter = 0;
     }
     b.table.reset(r.len() + 1, b.iter);
@@ -1101,14 +1283,13 @@ fn beam_search(
         hyp: -1,
         refi: -1,
         last_hyp: -1,
-        last_ref: -1,
         closed: 0,
         open: 0,
-        cost: 0,
         seg: NO_SEG,
         sort_id: 0,
-        at_unambiguous: false,
     });
+    b.beam_meta.clear();
+    b.beam_meta.push(Meta { parent: 0, cost: 0 });
     b.beam_keys.clear();
     b.beam_keys.push(0);
     let mut s = Search {
@@ -1119,28 +1300,28 @@ fn beam_search(
     };
     // Only the minimum of `ended` by (cost, sort_id) is ever used; sort ids of distinct paths
     // differ (they encode the move sequence), so a running minimum equals the sorted first.
-    let mut best_end: Option<Path> = None;
+    let mut best_end: Option<(i32, Path)> = None;
     let table = &mut b.table;
     let cands = &mut b.cands;
-    let cand_parent = &mut b.cand_parent;
+    let cand_meta = &mut b.cand_meta;
     while !b.beam.is_empty() {
         // Each iteration consumes at least one character, so this cannot pass the check above.
         b.iter += 1;
         let iter = b.iter;
         cands.clear();
-        cand_parent.clear();
+        cand_meta.clear();
         let beam_keys = &b.beam_keys;
-        for (pi, p) in b.beam.iter().enumerate() {
+        for (pi, (p, m)) in b.beam.iter().zip(&b.beam_meta).enumerate() {
             if p.hyp == hyp_max && p.refi == ref_max {
-                if best_end.is_none_or(|e| (p.cost, p.sort_id) < (e.cost, e.sort_id)) {
-                    best_end = Some(*p);
+                if best_end.is_none_or(|(ec, e)| (m.cost, p.sort_id) < (ec, e.sort_id)) {
+                    best_end = Some((m.cost, *p));
                 }
                 continue;
             }
             let mut sink = Offer {
                 table: &mut *table,
                 cands: &mut *cands,
-                cand_parent: &mut *cand_parent,
+                cand_meta: &mut *cand_meta,
                 beam_keys,
                 iter,
                 pi,
@@ -1152,38 +1333,61 @@ fn beam_search(
         // (distinct paths have distinct sort ids), so selection picks exactly the set the
         // reference's sort-and-truncate keeps; their order is not needed (see above), only
         // the first one.
-        b.sel.clear();
-        b.sel.extend(cands.iter().enumerate().map(|(i, c)| {
-            (
-                (u128::from(c.norm_cost_bits()) << 64) | u128::from(c.sort_id),
-                i as u32,
-            )
-        }));
-        if b.sel.len() > beam_size {
+        let key = |c: &Path, m: &Meta| {
+            (u128::from(c.norm_cost_bits(m.cost)) << 64) | u128::from(c.sort_id)
+        };
+        let mut first = 0;
+        if cands.len() <= beam_size {
+            // Everything survives (the usual case): the candidates become the beam as they are.
+            b.beam_keys.clear();
+            for (j, (c, m)) in cands.iter().zip(cand_meta.iter()).enumerate() {
+                let k = key(c, m);
+                if b.beam_keys.get(first).is_some_and(|&f| k < f) {
+                    first = j;
+                }
+                b.beam_keys.push(k);
+            }
+            std::mem::swap(&mut b.beam, cands);
+            std::mem::swap(&mut b.beam_meta, cand_meta);
+        } else {
+            b.sel.clear();
+            b.sel.extend(
+                cands
+                    .iter()
+                    .zip(cand_meta.iter())
+                    .enumerate()
+                    .map(|(i, (c, m))| (key(c, m), i as u32)),
+            );
             b.sel.select_nth_unstable(beam_size - 1);
             b.sel.truncate(beam_size);
-        }
-        b.beam.clear();
-        b.beam_keys.clear();
-        let mut first = 0;
-        for (j, &(k, i)) in b.sel.iter().enumerate() {
-            if k < b.sel[first].0 {
-                first = j;
+            b.beam.clear();
+            b.beam_meta.clear();
+            b.beam_keys.clear();
+            for (j, &(k, i)) in b.sel.iter().enumerate() {
+                if k < b.sel[first].0 {
+                    first = j;
+                }
+                b.beam.push(cands[i as usize]);
+                b.beam_meta.push(cand_meta[i as usize]);
+                b.beam_keys.push(k);
             }
-            b.beam.push(cands[i as usize]);
-            b.beam_keys.push(k);
         }
-        if b.beam.get(first).is_some_and(|p| p.at_unambiguous) {
+        if b.beam
+            .get(first)
+            .is_some_and(|p| p.seg & UNAMBIGUOUS_BIT != 0)
+        {
             b.beam.swap(0, first);
             b.beam.truncate(1);
+            b.beam_meta.swap(0, first);
+            b.beam_meta.truncate(1);
             b.beam_keys.swap(0, first);
             b.beam_keys.truncate(1);
             table.clear(iter);
         }
     }
-    let best_end = best_end.ok_or(Error::BeamSearchFailed)?;
+    let (_, best_end) = best_end.ok_or(Error::BeamSearchFailed)?;
     b.out.clear();
-    let mut k = best_end.seg;
+    let mut k = best_end.seg & NO_SEG;
     while let Some(sg) = b.segs.get(k as usize) {
         b.out.push((sg.hyp_end, sg.ref_end, sg.open_cost));
         k = sg.prev;
@@ -1196,12 +1400,12 @@ fn segments_to_ops(
     segs: &[(i32, i32, i32)],
     r: &Embedded,
     h: &Embedded,
-    ref_raw: &[char],
-    hyp_raw: &[char],
+    ref_raw: Raw<'_>,
+    hyp_raw: Raw<'_>,
     out: &mut Vec<AlignOp>,
 ) {
     let (mut sh, mut sr) = (0usize, 0usize);
-    let text = |raw: &[char], span: Option<[usize; 2]>| span.map(|[a, b]| substr(raw, a, b));
+    let text = |raw: Raw<'_>, span: Option<[usize; 2]>| span.map(|[a, b]| raw.sub(a, b));
     for &(eh, er, score) in segs {
         let (eh, er) = ((eh + 1) as usize, (er + 1) as usize);
         let compound = |k: usize| h.map.get(k).is_some_and(|&x| x >= 0);
@@ -1281,6 +1485,32 @@ mod tests {
                 Some("ice cream".into())
             )
         );
+    }
+
+    #[test]
+    fn ascii_tokens_match_generic_path() {
+        let texts = [
+            "3.14 x 3.14. 1.2.3-beta 1,000,000 7, 8 9.",
+            "'tis students' rock'n'roll don't '' a'' 12ab ab12 1.2a",
+            "  Hello,\tWORLD!\n\x0b42\x1c 5\x1f 6\x0c7\r",
+            "",
+            "...",
+        ];
+        for t in texts {
+            let chars: Vec<char> = t.chars().collect();
+            let mut fast = Toks::default();
+            fast.fill(&chars, t);
+            let mut slow = Toks::default();
+            // A non-ASCII `s` of the same text forces the generic path.
+            tokenize_spans_into(&chars, &mut slow.spans);
+            for &(a, b) in &slow.spans {
+                slow.off.push(slow.norm.len());
+                normalize_into(&chars[a..b], &mut slow.norm);
+            }
+            assert_eq!(fast.spans, slow.spans, "{t:?}");
+            assert_eq!(fast.norm, slow.norm, "{t:?}");
+            assert_eq!(fast.off, slow.off, "{t:?}");
+        }
     }
 
     #[test]

@@ -143,6 +143,34 @@ pub fn editops<T: Eq + std::hash::Hash>(s1: &[T], s2: &[T]) -> Vec<EditOp> {
 /// Hyyrö's bit-parallel DP (as RapidFuzz: O(⌈n/64⌉·m) time, vertical delta bit vectors per
 /// column) followed by RapidFuzz's backtrace, which reads exactly those bits.
 pub(crate) fn editops_ids(s1: &[u32], s2: &[u32], n_ids: usize) -> Vec<EditOp> {
+    let mut bufs = EditBufs::default();
+    editops_ids_in(s1, s2, n_ids, &mut bufs);
+    bufs.ops
+}
+
+/// Work buffers of [`editops_ids_in`] (reusable across calls); `ops` holds the result.
+#[derive(Default)]
+pub(crate) struct EditBufs {
+    pm: Vec<u64>,
+    vp: Vec<u64>,
+    vn: Vec<u64>,
+    all_vp: Vec<u64>,
+    all_vn: Vec<u64>,
+    /// The editops of the last call.
+    pub(crate) ops: Vec<EditOp>,
+}
+
+/// [`editops_ids`] into `bufs.ops`, reusing the buffers' allocations.
+pub(crate) fn editops_ids_in(s1: &[u32], s2: &[u32], n_ids: usize, bufs: &mut EditBufs) {
+    let EditBufs {
+        pm,
+        vp,
+        vn,
+        all_vp,
+        all_vn,
+        ops,
+    } = bufs;
+    ops.clear();
     let mut prefix = 0;
     while prefix < s1.len() && prefix < s2.len() && s1[prefix] == s2[prefix] {
         prefix += 1;
@@ -158,34 +186,38 @@ pub(crate) fn editops_ids(s1: &[u32], s2: &[u32], n_ids: usize) -> Vec<EditOp> {
     let b = &s2[prefix..s2.len() - suffix];
     let n = a.len();
     let m = b.len();
-    let mut ops = Vec::new();
     let (mut col, mut row) = (n, m);
     if n > 0 && m > 0 {
         let words = n.div_ceil(64);
         // Pattern-match masks: one row of `words` u64 per id (ids are dense, no hashing).
-        let mut pm: Vec<u64> = vec![0u64; n_ids * words];
+        // Plus one all-zero row at `n_ids` for the s2 ids that match nothing.
+        pm.clear();
+        pm.resize((n_ids + 1) * words, 0);
         for (i, &x) in a.iter().enumerate() {
             if let Some(w) = pm.get_mut(x as usize * words + i / 64) {
                 *w |= 1u64 << (i % 64);
             }
         }
-        let zero = vec![0u64; words];
-        let mut vp = vec![u64::MAX; words];
+        vp.clear();
+        vp.resize(words, u64::MAX);
         let last_bits = n % 64;
         if last_bits != 0 {
             vp[words - 1] = (1u64 << last_bits) - 1;
         }
-        let mut vn = vec![0u64; words];
-        let mut all_vp = vec![0u64; m * words];
-        let mut all_vn = vec![0u64; m * words];
+        vn.clear();
+        vn.resize(words, 0);
+        all_vp.clear();
+        all_vp.resize(m * words, 0);
+        all_vn.clear();
+        all_vn.resize(m * words, 0);
         for (j, y) in b.iter().enumerate() {
-            let y = *y as usize;
-            let x_row = pm.get(y * words..(y + 1) * words).unwrap_or(&zero[..]);
+            let y = (*y as usize).min(n_ids);
+            let x_row = pm.get(y * words..(y + 1) * words).unwrap_or(&[]);
             let mut add_carry = 0u64;
             let mut hp_carry = 1u64;
             let mut hn_carry = 0u64;
             for k in 0..words {
-                let x = x_row[k];
+                let x = x_row.get(k).copied().unwrap_or(0);
                 let (v_p, v_n) = (vp[k], vn[k]);
                 let (s1_, c1) = (x & v_p).overflowing_add(v_p);
                 let (sum, c2) = s1_.overflowing_add(add_carry);
@@ -200,12 +232,12 @@ pub(crate) fn editops_ids(s1: &[u32], s2: &[u32], n_ids: usize) -> Vec<EditOp> {
                 vp[k] = hn_s | !(d0 | hp_s);
                 vn[k] = hp_s & d0;
             }
-            all_vp[j * words..(j + 1) * words].copy_from_slice(&vp);
-            all_vn[j * words..(j + 1) * words].copy_from_slice(&vn);
+            all_vp[j * words..(j + 1) * words].copy_from_slice(vp);
+            all_vn[j * words..(j + 1) * words].copy_from_slice(vn);
         }
         let bit = |v: &[u64], r: usize, c: usize| v[r * words + c / 64] >> (c % 64) & 1 == 1;
         while row != 0 && col != 0 {
-            if bit(&all_vp, row - 1, col - 1) {
+            if bit(all_vp, row - 1, col - 1) {
                 col -= 1;
                 ops.push(EditOp {
                     tag: EditTag::Delete,
@@ -214,7 +246,7 @@ pub(crate) fn editops_ids(s1: &[u32], s2: &[u32], n_ids: usize) -> Vec<EditOp> {
                 });
             } else {
                 row -= 1;
-                if row != 0 && bit(&all_vn, row - 1, col - 1) {
+                if row != 0 && bit(all_vn, row - 1, col - 1) {
                     ops.push(EditOp {
                         tag: EditTag::Insert,
                         src_pos: col + prefix,
@@ -250,7 +282,6 @@ pub(crate) fn editops_ids(s1: &[u32], s2: &[u32], n_ids: usize) -> Vec<EditOp> {
         });
     }
     ops.reverse();
-    ops
 }
 
 /// RapidFuzz `Editops.as_opcodes()` for sequences of lengths `src_len`, `dest_len`.
