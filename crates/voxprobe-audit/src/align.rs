@@ -885,8 +885,6 @@ impl Path {
 /// One slot of [`KeyTable`]: a key and its values, stored in place (one load per probe).
 #[derive(Clone, Copy, Default)]
 struct Slot {
-    /// Iteration that wrote the key; at or before `KeyTable::cleared_at` = empty slot.
-    written: u32,
     /// `(hyp + 1) * (ref len + 1) + (ref + 1)`.
     cell: u32,
     last_hyp: i32,
@@ -894,7 +892,8 @@ struct Slot {
     best: i32,
     /// Iteration of the last write of `best`. Every such write also makes (or keeps) this
     /// key's candidate of that iteration (see `beam_search`), so `stamp == iteration` means
-    /// "has a candidate now, at `idx`".
+    /// "has a candidate now, at `idx`". The first write is the key's insertion, and stamps
+    /// only grow, so `stamp <= KeyTable::cleared_at` also means "empty slot".
     stamp: u32,
     /// Index of this key's candidate in iteration `stamp`.
     idx: u32,
@@ -954,8 +953,8 @@ impl KeyTable {
         (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
 
-    /// Slot index for the key of `p`, inserting a fresh one (stamp 0 = no candidate; the
-    /// caller writes it at once) if new. Returns `(slot, existed)`.
+    /// Slot index for the key of `p`, inserting a fresh one (stamped `iter`; the caller makes
+    /// its candidate at once) if new. Returns `(slot, existed)`.
     #[inline(always)]
     fn entry(&mut self, p: &Path, iter: u32) -> (usize, bool) {
         if 2 * (self.live + 1) > self.slots.len() {
@@ -966,7 +965,7 @@ impl KeyTable {
         let mut i = self.hash(cell, p.last_hyp);
         loop {
             let x = &self.slots[i];
-            if x.written <= self.cleared_at {
+            if x.stamp <= self.cleared_at {
                 break;
             }
             if x.cell == cell && x.last_hyp == p.last_hyp {
@@ -975,11 +974,10 @@ impl KeyTable {
             i = (i + 1) & mask;
         }
         self.slots[i] = Slot {
-            written: iter,
             cell,
             last_hyp: p.last_hyp,
             best: 0,
-            stamp: 0,
+            stamp: iter,
             idx: 0,
         };
         self.live += 1;
@@ -992,9 +990,9 @@ impl KeyTable {
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); n]);
         self.shift -= 1;
         let mask = n - 1;
-        for x in old.into_iter().filter(|x| x.written > self.cleared_at) {
+        for x in old.into_iter().filter(|x| x.stamp > self.cleared_at) {
             let mut i = self.hash(x.cell, x.last_hyp);
-            while self.slots[i].written > self.cleared_at {
+            while self.slots[i].stamp > self.cleared_at {
                 i = (i + 1) & mask;
             }
             self.slots[i] = x;
