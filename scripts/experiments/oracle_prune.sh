@@ -11,12 +11,15 @@
 #
 # Inputs: the parity fixtures (tests/data/pairs.jsonl, always) and the speed workloads written by
 # scripts/bench_audit_vs_python.sh (target/audit_bench/*w_*pct.jsonl, when present).
+# The patch is against the aligner of commit e6fcc29, so the worktree is that commit (the
+# experiment is about the reference's semantics, which later commits keep).
 # Usage: scripts/experiments/oracle_prune.sh
 set -euo pipefail
+base=e6fcc29
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'git -C "$root" worktree remove --force "$tmp/wt" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-git -C "$root" worktree add --detach "$tmp/wt" HEAD >/dev/null 2>&1
+git -C "$root" worktree add --detach "$tmp/wt" "$base" >/dev/null 2>&1
 git -C "$tmp/wt" apply "$root/scripts/experiments/oracle_prune.patch"
 CARGO_TARGET_DIR="$root/target/oracle_prune" \
   cargo build --quiet --release --manifest-path "$tmp/wt/Cargo.toml" -p voxprobe-audit --example align_prof
