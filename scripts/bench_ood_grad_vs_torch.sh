@@ -4,24 +4,26 @@
 # loop), same architecture (784-256-16 VAE, 415,024 parameters), same weights, inputs and
 # reparameterisation noise (one shared safetensors file), same thread count, one run.
 # Prints a table of examples/s and ratios, and the checksums of both sides (which must agree).
-# Usage: scripts/bench_ood_grad_vs_torch.sh [python]   (python with scripts/requirements-ood.txt;
-# default /work/venvs/torch/bin/python). THREADS=2 by default.
+#   scripts/bench_ood_grad_vs_torch.sh [--json OUT.json]
+# Python: target/venv-ood from scripts/requirements-ood.txt (made on first use by
+# scripts/venv.sh; PY=/path/to/python uses your own). THREADS=2, N=2048, N_LOOP=256 by default.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PY="${1:-/work/venvs/torch/bin/python}"
+source "$(dirname "$0")/bench_common.sh"
+PY=$(scripts/venv.sh ood scripts/requirements-ood.txt)
 THREADS="${THREADS:-2}"
 N="${N:-2048}"
 N_LOOP="${N_LOOP:-256}"
 DATA="$(mktemp -d)/vae_bench.safetensors"
 trap 'rm -rf "$(dirname "$DATA")"' EXIT
-cargo build --release --example ood_grad_throughput --no-default-features --features ood 2>/dev/null
+cargo build --release --example ood_grad_throughput --no-default-features --features ood
 "$PY" scripts/bench_ood_grad_vs_torch.py --export "$DATA" --n "$N"
-RUST_JSON=$(RAYON_NUM_THREADS=$THREADS ./target/release/examples/ood_grad_throughput --data "$DATA" --n "$N" --n-autograd "$N_LOOP" --batch 64)
+RUST_JSON=$(RAYON_NUM_THREADS=$THREADS "$TARGET/release/examples/ood_grad_throughput" --data "$DATA" --n "$N" --n-autograd "$N_LOOP" --batch 64)
 TORCH_JSON=$(OMP_NUM_THREADS=$THREADS "$PY" scripts/bench_ood_grad_vs_torch.py --data "$DATA" --n "$N" --n-loop "$N_LOOP" --batch 64 --threads "$THREADS")
 echo "rust : $RUST_JSON"
 echo "torch: $TORCH_JSON"
-"$PY" - "$RUST_JSON" "$TORCH_JSON" <<'PYEOF'
+"$PY" - "$RUST_JSON" "$TORCH_JSON" "${JSON:-}" <<'PYEOF'
 import json, sys
+import torch
 r, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 tv, tl = t["examples_per_s"], t["loop_examples_per_s"]
 rows = [("candle analytic batched (Hvae default)", r["analytic_examples_per_s"]),
@@ -40,4 +42,15 @@ print(json.dumps({"ratio_analytic_over_vmap": r["analytic_examples_per_s"] / tv,
                   "ratio_autograd_loop_over_vmap": r["autograd_examples_per_s"] / tv,
                   "ratio_autograd_loop_over_torch_loop": r["autograd_examples_per_s"] / tl,
                   "checksum_rel_diff": rel(r["checksum"], t["checksum"])}))
+if sys.argv[3]:
+    ref = f"torch {torch.__version__}"
+    n, nl, th = r["n"], r["n_autograd"], t["threads"]
+    va, vg = r["analytic_examples_per_s"], r["autograd_examples_per_s"]
+    out = [
+        {"bench": "ood_grad", "case": f"VAE ELBO per-example grads, {n} examples, {th} threads: analytic batched vs torch.func vmap(grad)",
+         "voxprobe_s": n / va, "reference_s": n / tv, "ratio": va / tv, "reference": ref},
+        {"bench": "ood_grad", "case": f"VAE ELBO per-example grads, {nl} examples, {th} threads: candle autograd loop vs torch autograd loop",
+         "voxprobe_s": nl / vg, "reference_s": nl / tl, "ratio": vg / tl, "reference": ref},
+    ]
+    json.dump(out, open(sys.argv[3], "w"), indent=1)
 PYEOF

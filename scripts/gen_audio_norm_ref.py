@@ -7,8 +7,8 @@ to the float32 samples of tests/data/speech_16k.wav, and writes the first 2000 r
 float32 little-endian to tests/data/znorm_speech_16k_first2000.f32.
 
 Pinned: Python 3.11, numpy==1.26.4 (scripts/requirements-audio.txt). Run from the repo root:
-    python3 -m venv /work/venvs/audio && /work/venvs/audio/bin/pip install -r scripts/requirements-audio.txt
-    /work/venvs/audio/bin/python scripts/gen_audio_norm_ref.py
+    "$(scripts/venv.sh audio scripts/requirements-audio.txt)" scripts/gen_audio_norm_ref.py
+(scripts/venv.sh makes target/venv-audio from the pinned file once and prints its python.)
 """
 import wave
 

@@ -4,10 +4,8 @@
 Reference versions (pinned, see scripts/requirements-audit.txt):
     error-align==0.1.0b10  jiwer==4.0.0  RapidFuzz==3.14.6  regex==2026.11.15  Unidecode==1.4.0
 
-Usage (network only needed to create the venv):
-    python3 -m venv /work/venvs/audit
-    /work/venvs/audit/bin/pip install -r scripts/requirements-audit.txt
-    /work/venvs/audit/bin/python scripts/gen_audit_fixtures.py
+Usage (network only needed to create the venv, target/venv-audit, made once by scripts/venv.sh):
+    "$(scripts/venv.sh audit scripts/requirements-audit.txt)" scripts/gen_audit_fixtures.py
 
 Writes
     crates/voxprobe-audit/src/tables.rs            Unicode tables evaluated with the reference packages

@@ -4,7 +4,10 @@
 Pins: scripts/requirements-features.txt (torch 2.15.0, torchaudio 2.11.0 with --no-deps).
 Run from the repository root:
 
-    python scripts/gen_features_fixtures.py
+    "$(scripts/venv.sh features scripts/requirements-features.txt)" scripts/gen_features_fixtures.py
+
+(scripts/venv.sh makes target/venv-features from the pinned file once, torchaudio with --no-deps,
+and prints its python.)
 
 Inputs (16-bit mono WAV, committed): crates/voxprobe-features/tests/data/*.wav.
 Outputs: tests/data/cases.json (one entry per case: input, scale, function, torchaudio keyword

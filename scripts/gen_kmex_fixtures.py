@@ -5,8 +5,8 @@ Reference: scikit-learn KMeans(algorithm="lloyd") and a brute-force (all N! orde
 computation on a scikit-learn logistic regression. Pins: scripts/requirements-kmex.txt
 (scikit-learn==1.9.1, numpy==2.4.6, scipy==1.17.1).
 
-    python3 -m venv /work/venvs/kmex && /work/venvs/kmex/bin/pip install -r scripts/requirements-kmex.txt
-    /work/venvs/kmex/bin/python scripts/gen_kmex_fixtures.py
+    "$(scripts/venv.sh kmex scripts/requirements-kmex.txt)" scripts/gen_kmex_fixtures.py
+(scripts/venv.sh makes target/venv-kmex from the pinned file once and prints its python.)
 
 Writes crates/voxprobe-kmex/tests/data/{kmeans_fixtures.json,naopc_fixtures.json,digits_split.json}.
 Digits rows are referenced by index into the vendored tests/data/digits.csv.gz.

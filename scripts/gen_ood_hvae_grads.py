@@ -13,7 +13,8 @@ reference computed in float64 from those same f32 values: `elbo` [B] and `grad.{
 (torch.func vmap over grad), plus `llr_bounds.k1` [2, B] (L and L^{>1}, two-stage model only).
 
 Pinned: torch==2.15.0, safetensors==0.8.0, numpy==2.4.6 (scripts/requirements-ood.txt).
-Usage: python scripts/gen_ood_hvae_grads.py
+Usage (scripts/venv.sh makes target/venv-ood from the pinned file once and prints its python):
+    "$(scripts/venv.sh ood scripts/requirements-ood.txt)" scripts/gen_ood_hvae_grads.py
 """
 import math
 import os

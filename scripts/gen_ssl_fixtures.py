@@ -4,8 +4,8 @@
 Pins (scripts/requirements-ssl.txt; asserted below): Python 3.11, torch 2.15.0, transformers 5.23.0,
 safetensors 0.8.0, numpy 2.4.6, tokenizers 0.23.3, huggingface-hub 2.4.0.
 
-    python3 -m venv /work/venvs/torch && /work/venvs/torch/bin/pip install -r scripts/requirements-ssl.txt
-    /work/venvs/torch/bin/python scripts/gen_ssl_fixtures.py
+    "$(scripts/venv.sh ssl scripts/requirements-ssl.txt)" scripts/gen_ssl_fixtures.py
+(scripts/venv.sh makes target/venv-ssl from the pinned file once and prints its python.)
 
 Writes
   models/tiny-<name>/            config.json, model.safetensors, preprocessor_config.json,
