@@ -61,7 +61,6 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_file())
         .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), p))
-        .filter(|(n, _)| !n.starts_with('.'))
         .map(|(n, p)| (n, std::fs::read(p).unwrap()))
         .collect()
 }
@@ -526,7 +525,7 @@ mod faults {
         let scp = synth(&d, 20);
         let clean = d.join("clean");
         ok(&strs(&features(&scp, &clean, &[])));
-        for limit in ["200", "20000", "60000", "120000"] {
+        for limit in ["200", "9000", "30000", "45000", "60000"] {
             let out = d.join(format!("out{limit}"));
             let err = fails(&strs(&features(
                 &scp,

@@ -346,6 +346,26 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], faults: &Faults) -> Result
     p.commit()
 }
 
+/// Removes temporary files a killed process left in `dir` (`.<name>.tmp-<pid>`) whose name
+/// starts with one of `prefixes`.
+fn remove_stale_tmp(dir: &Path, prefixes: &[&str]) -> Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for e in rd {
+        let p = e.map_err(|e| Error::io(dir, e))?.path();
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.contains(".tmp-") && prefixes.iter().any(|x| name.starts_with(x)) {
+            std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes a whole file atomically (temporary name + rename), through the test-only fault
 /// injection.
 ///
@@ -437,6 +457,7 @@ pub(crate) fn write_outputs(
         dim: None,
         rows: None,
     };
+    remove_stale_tmp(out, &[&format!(".{stem}{sfx}."), &format!(".failed{sfx}.")])?;
     // Pass 1: records, the failed list, the table; totals for the matrix header.
     let mut records = Pending::create(&out.join(&m.records), faults)?;
     let failed_name = format!("failed{sfx}.jsonl");

@@ -329,6 +329,13 @@ pub fn run(
                 m.options
             )));
         }
+        // Killed after the manifest was written but before the parts were removed.
+        let dir = parts_dir(&opts.out, &stem, shard);
+        if dir.is_dir() {
+            let _lock = lock(&dir)?;
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let _ = std::fs::remove_dir(opts.out.join(".parts"));
+        }
         outcome.resumed = mine.len();
         outcome.failed = m.failed;
         outcome.complete = true;
