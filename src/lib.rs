@@ -19,3 +19,5 @@ pub use voxprobe_kmex as kmex;
 pub use voxprobe_ood as ood;
 #[cfg(feature = "ssl")]
 pub use voxprobe_ssl as ssl;
+#[cfg(feature = "cli")]
+pub mod corpus;

@@ -95,6 +95,15 @@ fn read(p: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// The per-utterance records of an output (`<stem>.jsonl` next to `<stem>.json`).
+fn records(dir: &Path, stem: &str) -> Vec<Value> {
+    String::from_utf8(read(dir.join(format!("{stem}.jsonl"))))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn assert_same_files(a: &Path, b: &Path, names: &[&str]) {
     for n in names {
         assert!(
@@ -120,8 +129,8 @@ mod decode {
         let table = String::from_utf8(read(full.join("decoded.scp"))).unwrap();
         assert_eq!(table.lines().count(), 8);
         // Every output is 16 kHz mono and as long as the source at 16 kHz.
-        let m: Value = serde_json::from_slice(&read(full.join("decoded.json"))).unwrap();
-        for u in m["utterances"].as_array().unwrap() {
+        let m = records(&full, "decoded");
+        for u in &m {
             let p = u["path"].as_str().unwrap();
             let w = voxprobe::audio::load(root().join(p), &Default::default()).unwrap();
             assert_eq!(w.sample_rate, 16_000);
@@ -149,7 +158,11 @@ mod decode {
         let a = String::from_utf8(read(full.join("decoded.scp"))).unwrap();
         let b = String::from_utf8(read(sharded.join("decoded.scp"))).unwrap();
         assert_eq!(a.replace(s(&full), "OUT"), b.replace(s(&sharded), "OUT"));
-        for u in m["utterances"].as_array().unwrap() {
+        assert_same_files(&full, &sharded, &["decoded.json"]);
+        let a = String::from_utf8(read(full.join("decoded.jsonl"))).unwrap();
+        let b = String::from_utf8(read(sharded.join("decoded.jsonl"))).unwrap();
+        assert_eq!(a.replace(s(&full), "OUT"), b.replace(s(&sharded), "OUT"));
+        for u in &m {
             let id = u["id"].as_str().unwrap();
             let f = format!("wav/{id}.wav");
             assert_same_files(&full, &sharded, &[&f]);
@@ -173,7 +186,11 @@ mod decode {
 mod embed {
     use super::*;
 
-    const FILES: [&str; 2] = ["embeddings.safetensors", "embeddings.json"];
+    const FILES: [&str; 3] = [
+        "embeddings.safetensors",
+        "embeddings.json",
+        "embeddings.jsonl",
+    ];
 
     #[test]
     fn two_shards_merged_equal_the_unsharded_run_byte_for_byte() {
@@ -194,7 +211,7 @@ mod embed {
         assert_eq!(j["processed"], 8);
         let m: Value = serde_json::from_slice(&read(full.join("embeddings.json"))).unwrap();
         assert_eq!(m["dim"], 32);
-        let utts = m["utterances"].as_array().unwrap();
+        let utts = records(&full, "embeddings");
         assert_eq!(utts.len(), 8);
         // 7.1 s at 16 kHz through wav2vec2's 320x downsampling: 354 frames.
         assert_eq!(utts[0]["frames"], 354);
@@ -260,7 +277,7 @@ mod embed {
         let ra = args(&resumed);
         let j = ok(&strs(&ra));
         assert_eq!(
-            (j["processed"].as_u64(), j["skipped"].as_u64()),
+            (j["processed"].as_u64(), j["resumed"].as_u64()),
             (Some(5), Some(3))
         );
         assert_eq!(j["complete"], true);
@@ -268,14 +285,11 @@ mod embed {
         // A finished shard is not redone.
         let j = ok(&strs(&ra));
         assert_eq!(
-            (j["processed"].as_u64(), j["skipped"].as_u64()),
+            (j["processed"].as_u64(), j["resumed"].as_u64()),
             (Some(0), Some(8))
         );
         // Mean pooling: one row per utterance.
-        let m: Value = serde_json::from_slice(&read(full.join("embeddings.json"))).unwrap();
-        assert!(m["utterances"]
-            .as_array()
-            .unwrap()
+        assert!(records(&full, "embeddings")
             .iter()
             .all(|u| u["frames"] == 1));
 
@@ -366,7 +380,11 @@ mod transcribe_and_audit {
             ]);
         }
         ok(&["merge", s(&sharded)]);
-        assert_same_files(&full, &sharded, &["transcripts.tsv", "transcripts.json"]);
+        assert_same_files(
+            &full,
+            &sharded,
+            &["transcripts.tsv", "transcripts.json", "transcripts.jsonl"],
+        );
 
         // Audit against the LibriVox references (the espeak clips have none: --allow-missing
         // drops hypotheses without a reference).
@@ -472,10 +490,10 @@ mod explain_and_ood {
         ]);
         assert_eq!(j["classes"], 2);
         assert_eq!(j["train_utterances"], 8);
-        let m: Value = serde_json::from_slice(&read(&emb)).unwrap();
+        let m = records(emb.parent().unwrap(), "embeddings");
         let ev = String::from_utf8(read(out.join("evidence.jsonl"))).unwrap();
         assert_eq!(ev.lines().count(), 8);
-        for (line, u) in ev.lines().zip(m["utterances"].as_array().unwrap()) {
+        for (line, u) in ev.lines().zip(&m) {
             let e: Value = serde_json::from_str(line).unwrap();
             let map: Vec<f64> = serde_json::from_value(e["evidence"].clone()).unwrap();
             // One value per frame, and their mean is the decision margin (KMEx identity).
@@ -555,7 +573,7 @@ mod bad_input {
         let d = scratch("bad-manifest");
         let cases = [
             ("a sox in.flac -t wav - |\n", "pipe"),
-            ("a x.wav\na y.wav\n", "duplicate utterance id \"a\""),
+            ("a x.wav\na y.wav\n", "duplicate utterance id a"),
             ("a x.wav\nlonely\n", ":2: expected `<id> <path>`"),
             ("a/b x.wav\n", "path separators"),
             ("\n\n", "no utterances"),
@@ -637,7 +655,8 @@ mod features {
         let bytes = read(fb.join("features.safetensors"));
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let t = st.tensor("embeddings").unwrap();
-        let u0 = &m["utterances"][0];
+        let r = records(&fb, "features");
+        let u0 = &r[0];
         let frames = u0["frames"].as_u64().unwrap() as usize;
         let got: Vec<f32> = t.data()[..frames * 23 * 4]
             .chunks_exact(4)
@@ -681,7 +700,11 @@ mod features {
             ]);
         }
         ok(&["merge", s(&sharded)]);
-        assert_same_files(&full, &sharded, &["features.safetensors", "features.json"]);
+        assert_same_files(
+            &full,
+            &sharded,
+            &["features.safetensors", "features.json", "features.jsonl"],
+        );
     }
 }
 

@@ -2,15 +2,17 @@
 //! `decoded.scp` (`id<TAB>path`) that the other commands read with `--scp`.
 
 use std::io::Cursor;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::ValueEnum;
 use serde_json::json;
 use voxprobe::audio::{self, WavFormat};
+use voxprobe::corpus::output::Kind;
+use voxprobe::corpus::runner::{Failure, Job, Output};
+use voxprobe::corpus::Entry;
 
-use crate::input::InputArgs;
-use crate::run::{self, RunArgs};
-use crate::store::{write_atomic, Done, Kind};
+use crate::args::{self, InputArgs, RunArgs};
 
 /// Output sample format.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -25,7 +27,7 @@ pub enum Format {
 
 /// `decode` arguments.
 #[derive(clap::Args, Debug)]
-pub struct DecodeArgs {
+pub struct Args {
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
@@ -38,39 +40,65 @@ pub struct DecodeArgs {
     format: Format,
 }
 
-/// Runs `decode`.
-pub fn run(a: &DecodeArgs) -> Result<serde_json::Value> {
-    let (fmt_name, ext) = match a.format {
-        Format::Wav => ("wav", "wav"),
-        Format::WavF32 => ("wav-f32", "wav"),
-        Format::F32 => ("f32", "f32"),
-    };
-    let options = json!({"command": "decode", "rate": a.rate, "format": fmt_name});
-    let opts = audio::LoadOptions::default().target_rate(a.rate);
-    let outcome = run::run(&a.input, &a.run, "decoded", Kind::Audio, &options, |e| {
-        let wav = audio::load(&e.path, &opts)?;
-        let bytes = match a.format {
+struct Decode {
+    options: serde_json::Value,
+    load: audio::LoadOptions,
+    format: Format,
+    ext: &'static str,
+    out: PathBuf,
+    faults: voxprobe::corpus::output::Faults,
+}
+
+impl Job for Decode {
+    fn stem(&self) -> &str {
+        "decoded"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Audio
+    }
+    fn options(&self) -> &serde_json::Value {
+        &self.options
+    }
+    fn process(&mut self, e: &Entry) -> Result<Output, Failure> {
+        let wav = args::load(e, &self.load)?;
+        let bytes = match self.format {
             Format::F32 => wav.samples.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Format::Wav | Format::WavF32 => {
-                let f = if a.format == Format::Wav {
+                let f = if self.format == Format::Wav {
                     WavFormat::Pcm16
                 } else {
                     WavFormat::Float32
                 };
                 let mut c = Cursor::new(Vec::new());
                 audio::write_wav_to(&mut c, &wav.samples, wav.sample_rate, 1, f)
-                    .context("encoding wav")?;
+                    .map_err(Failure::process)?;
                 c.into_inner()
             }
         };
-        let path = a.run.out.join("wav").join(format!("{}.{ext}", e.id));
-        write_atomic(&path, &bytes)?;
-        let mut r = run::record(e, wav.duration_secs());
-        r.path = Some(run::display(&path));
-        Ok(Done {
-            record: r,
-            rows: None,
-        })
-    })?;
-    Ok(outcome.json("decode", &a.input))
+        let path = self.out.join("wav").join(format!("{}.{}", e.id, self.ext));
+        voxprobe::corpus::output::write_file(&path, &bytes, &self.faults)
+            .map_err(Failure::process)?;
+        Ok(Output::new(wav.duration_secs()).path(path.display().to_string()))
+    }
+}
+
+/// Runs `decode`.
+pub fn run(a: &Args) -> Result<serde_json::Value> {
+    let (fmt_name, ext) = match a.format {
+        Format::Wav => ("wav", "wav"),
+        Format::WavF32 => ("wav-f32", "wav"),
+        Format::F32 => ("f32", "f32"),
+    };
+    let mut job = Decode {
+        options: json!({"command": "decode", "rate": a.rate, "format": fmt_name}),
+        load: audio::LoadOptions::default().target_rate(a.rate),
+        format: a.format,
+        ext,
+        out: a.run.out.clone(),
+        faults: args::faults(
+            a.run.debug_crash_at.as_deref(),
+            a.run.debug_fail_writes_after,
+        )?,
+    };
+    args::drive("decode", &a.input, &a.run, &mut job)
 }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use serde_json::json;
+use voxprobe::corpus::output::Kind;
+use voxprobe::corpus::runner::{Failure, Job, Output};
+use voxprobe::corpus::Entry;
 use voxprobe::features::{Fbank, FbankOptions, Mfcc, MfccOptions};
 
-use crate::input::InputArgs;
-use crate::run::{self, RunArgs};
-use crate::store::{Done, Kind};
+use crate::args::{self, InputArgs, RunArgs};
 
 /// Samples in [-1, 1] are scaled to the 16-bit integer range first, as Kaldi recipes and
 /// `torchaudio.compliance.kaldi` users feed them, so log energies have Kaldi's usual values.
@@ -28,7 +29,7 @@ pub enum FeatureKind {
 
 /// `features` arguments.
 #[derive(clap::Args, Debug)]
-pub struct FeaturesArgs {
+pub struct Args {
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
@@ -56,8 +57,44 @@ enum Extractor {
     Mfcc(Mfcc),
 }
 
+struct Features {
+    options: serde_json::Value,
+    load: voxprobe::audio::LoadOptions,
+    ex: Extractor,
+}
+
+impl Job for Features {
+    fn stem(&self) -> &str {
+        "features"
+    }
+    fn kind(&self) -> Kind {
+        Kind::Matrix
+    }
+    fn options(&self) -> &serde_json::Value {
+        &self.options
+    }
+    fn process(&mut self, e: &Entry) -> Result<Output, Failure> {
+        let wav = args::load(e, &self.load)?;
+        let x: Vec<f32> = wav.samples.iter().map(|v| v * KALDI_SCALE).collect();
+        let f = match &self.ex {
+            Extractor::Fbank(f) => f.compute(&x, wav.sample_rate),
+            Extractor::Mfcc(m) => m.compute(&x, wav.sample_rate),
+        }
+        .map_err(Failure::process)?;
+        let (frames, dim) = f.dim();
+        if frames == 0 {
+            return Err(Failure::process(format!(
+                "audio too short: {} samples give no frame",
+                x.len()
+            )));
+        }
+        let rows: Vec<f32> = f.iter().copied().collect();
+        Ok(Output::new(wav.duration_secs()).rows(frames, dim, rows))
+    }
+}
+
 /// Runs `features`.
-pub fn run(a: &FeaturesArgs) -> Result<serde_json::Value> {
+pub fn run(a: &Args) -> Result<serde_json::Value> {
     let user: Option<String> = a
         .options
         .as_ref()
@@ -85,27 +122,16 @@ pub fn run(a: &FeaturesArgs) -> Result<serde_json::Value> {
             (Extractor::Mfcc(Mfcc::new(o)?), j)
         }
     };
-    let options = json!({
-        "command": "features",
-        "kind": format!("{:?}", a.kind).to_lowercase(),
-        "rate": a.rate,
-        "scale": KALDI_SCALE,
-        "options": opts_json,
-    });
-    let ao = voxprobe::audio::LoadOptions::default().target_rate(a.rate);
-    let outcome = run::run(&a.input, &a.run, "features", Kind::Matrix, &options, |e| {
-        let wav = voxprobe::audio::load(&e.path, &ao)?;
-        let x: Vec<f32> = wav.samples.iter().map(|v| v * KALDI_SCALE).collect();
-        let f = match &ex {
-            Extractor::Fbank(f) => f.compute(&x, wav.sample_rate)?,
-            Extractor::Mfcc(m) => m.compute(&x, wav.sample_rate)?,
-        };
-        let frames = f.nrows();
-        let rows: Vec<f32> = f.iter().copied().collect();
-        Ok(Done {
-            record: run::record(e, wav.duration_secs()),
-            rows: Some((frames, rows)),
-        })
-    })?;
-    Ok(outcome.json("features", &a.input))
+    let mut job = Features {
+        options: json!({
+            "command": "features",
+            "kind": format!("{:?}", a.kind).to_lowercase(),
+            "rate": a.rate,
+            "scale": KALDI_SCALE,
+            "options": opts_json,
+        }),
+        load: voxprobe::audio::LoadOptions::default().target_rate(a.rate),
+        ex,
+    };
+    args::drive("features", &a.input, &a.run, &mut job)
 }

@@ -2,29 +2,36 @@
 //!
 //! ```text
 //! voxprobe decode     --scp wav.scp --out data/             # 16 kHz mono wav (or f32)
-//! voxprobe features   --scp wav.scp --kind fbank --out fb/  # Kaldi fbank / MFCC
+//! voxprobe features   --scp data/ --kind fbank --out fb/    # Kaldi fbank / MFCC
 //! voxprobe embed      --scp wav.scp --model DIR|HUB_ID --layer 6 --pooling mean --out emb/
-//! voxprobe transcribe --scp wav.scp --model CTC_DIR --out asr/
-//! voxprobe audit      --refs text --hyps asr/transcripts.tsv --out audit/
+//! voxprobe transcribe --scp cuts.jsonl --model CTC_DIR --out asr/
+//! voxprobe audit      --refs data/text --hyps asr/transcripts.tsv --groups data/utt2spk --out audit/
 //! voxprobe explain    --embeddings emb/embeddings.json --labels utt2label --out explain/
 //! voxprobe ood        --train in/embeddings.json --test new/embeddings.json --out ood/
 //! voxprobe merge      emb/                                   # join --shard I/N outputs
 //! ```
 //!
-//! Per-utterance commands take `--shard I/N` (utterance i goes to shard i % N), write each
-//! finished utterance to a part file at once (so a killed job resumes where it stopped), and
-//! write the shard's outputs atomically with its manifest last (the done marker). `merge`
-//! produces exactly the bytes an unsharded run writes. Every command ends with one JSON line
-//! on stdout.
+//! Per-utterance commands are jobs driven by one runner (`voxprobe::corpus::runner`): it owns
+//! manifests, `--shard I/N`, part files (resume after a kill), the shard lock, `--skip-bad` and
+//! progress, and streams the parts into the shard's outputs with the manifest last.
+//! `merge` produces exactly the bytes an unsharded run writes. Every command ends with one JSON
+//! line on stdout.
+//!
+//! A new command is one file here with its `clap::Args` struct and a `run` function, plus its
+//! line in [`Command`].
 
-mod analyze;
+mod args;
+mod audit;
 mod decode;
 mod device;
+mod embed;
+mod explain;
 mod features;
-mod input;
+mod matrix;
+mod merge;
 mod model;
-mod run;
-mod store;
+mod ood;
+mod transcribe;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -43,21 +50,21 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Decode any audio to mono at a fixed rate (16 kHz by default), as wav or raw f32.
-    Decode(decode::DecodeArgs),
+    Decode(decode::Args),
     /// Kaldi log-mel filterbank or MFCC features into safetensors shards.
-    Features(features::FeaturesArgs),
+    Features(features::Args),
     /// SSL encoder activations (one layer, frames or mean-pooled) into safetensors shards.
-    Embed(model::EmbedArgs),
+    Embed(embed::Args),
     /// Greedy CTC transcripts into a Kaldi-style `id<TAB>text` file.
-    Transcribe(model::TranscribeArgs),
+    Transcribe(transcribe::Args),
     /// ASR audit of hypotheses against references (voxprobe-audit report).
-    Audit(analyze::AuditArgs),
+    Audit(audit::Args),
     /// KMEx: per-class k-means prototypes on embeddings, decisions and per-frame evidence.
-    Explain(analyze::ExplainArgs),
+    Explain(explain::Args),
     /// OOD tests: a GMM on in-distribution embeddings, p-values for test embeddings, BH.
-    Ood(analyze::OodArgs),
+    Ood(ood::Args),
     /// Join the outputs of `--shard I/N` runs in a directory into unsharded outputs.
-    Merge(analyze::MergeArgs),
+    Merge(merge::Args),
 }
 
 fn main() -> Result<()> {
@@ -65,12 +72,12 @@ fn main() -> Result<()> {
     let summary = match cli.command {
         Command::Decode(a) => decode::run(&a)?,
         Command::Features(a) => features::run(&a)?,
-        Command::Embed(a) => model::embed(&a)?,
-        Command::Transcribe(a) => model::transcribe(&a)?,
-        Command::Audit(a) => analyze::audit(&a)?,
-        Command::Explain(a) => analyze::explain(&a)?,
-        Command::Ood(a) => analyze::ood(&a)?,
-        Command::Merge(a) => analyze::merge(&a)?,
+        Command::Embed(a) => embed::run(&a)?,
+        Command::Transcribe(a) => transcribe::run(&a)?,
+        Command::Audit(a) => audit::run(&a)?,
+        Command::Explain(a) => explain::run(&a)?,
+        Command::Ood(a) => ood::run(&a)?,
+        Command::Merge(a) => merge::run(&a)?,
     };
     println!("{summary}");
     Ok(())
