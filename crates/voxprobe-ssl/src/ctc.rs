@@ -67,6 +67,130 @@ impl DecodeOptions {
     }
 }
 
+/// One decoded character: a collapsed run of one non-blank token, in frames
+/// `[start_offset, end_offset)` (transformers' `char_offsets` entries).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CharOffset {
+    /// The token's string; the word delimiter appears as its replacement (`" "`).
+    pub char: String,
+    /// First frame.
+    pub start_offset: usize,
+    /// One past the last frame.
+    pub end_offset: usize,
+}
+
+/// One decoded word in frames `[start_offset, end_offset)` (transformers' `word_offsets`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WordOffset {
+    /// The word's characters, concatenated.
+    pub word: String,
+    /// Start frame of the first character.
+    pub start_offset: usize,
+    /// End frame (exclusive) of the last character.
+    pub end_offset: usize,
+}
+
+/// A word with times in seconds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimedWord {
+    /// The word.
+    pub word: String,
+    /// Start in seconds: `start_offset × inputs_to_logits_ratio / sampling_rate`.
+    pub start: f64,
+    /// End in seconds: `end_offset × inputs_to_logits_ratio / sampling_rate`.
+    pub end: f64,
+}
+
+/// A character with times in seconds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimedChar {
+    /// The character (a space for the word delimiter).
+    pub char: String,
+    /// Start in seconds.
+    pub start: f64,
+    /// End in seconds.
+    pub end: f64,
+}
+
+/// Text plus character and word offsets in frames, from [`CtcVocab::decode_with_offsets`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CtcDecoding {
+    /// The transcript, as [`CtcVocab::decode`] returns it.
+    pub text: String,
+    /// Characters in order, delimiters included.
+    pub char_offsets: Vec<CharOffset>,
+    /// Words in order.
+    pub word_offsets: Vec<WordOffset>,
+}
+
+/// `offset × ratio / rate` computed as one division of exact integers, so that the result is
+/// the double nearest to the true time (frame 3 at 320 / 16 000 is exactly `0.06`).
+pub fn frames_to_seconds(offset: usize, inputs_to_logits_ratio: usize, sampling_rate: u32) -> f64 {
+    let num = (offset as u128) * (inputs_to_logits_ratio as u128);
+    num as f64 / f64::from(sampling_rate.max(1))
+}
+
+impl CtcDecoding {
+    /// Words with times in seconds (`inputs_to_logits_ratio` is the model's hop,
+    /// [`crate::SslModel::hop_length`]; `sampling_rate` the preprocessor's).
+    pub fn word_times(&self, inputs_to_logits_ratio: usize, sampling_rate: u32) -> Vec<TimedWord> {
+        let t = |o| frames_to_seconds(o, inputs_to_logits_ratio, sampling_rate);
+        self.word_offsets
+            .iter()
+            .map(|w| TimedWord {
+                word: w.word.clone(),
+                start: t(w.start_offset),
+                end: t(w.end_offset),
+            })
+            .collect()
+    }
+
+    /// Characters with times in seconds.
+    pub fn char_times(&self, inputs_to_logits_ratio: usize, sampling_rate: u32) -> Vec<TimedChar> {
+        let t = |o| frames_to_seconds(o, inputs_to_logits_ratio, sampling_rate);
+        self.char_offsets
+            .iter()
+            .map(|c| TimedChar {
+                char: c.char.clone(),
+                start: t(c.start_offset),
+                end: t(c.end_offset),
+            })
+            .collect()
+    }
+}
+
+/// transformers' `_get_word_offsets`: a word starts at a non-delimiter character after a
+/// delimiter (or at the start) and ends before the next delimiter (or at the end).
+fn word_offsets(chars: &[CharOffset], delimiter: &str) -> Vec<WordOffset> {
+    let mut words = Vec::new();
+    let mut cur: Option<WordOffset> = None;
+    for c in chars {
+        if c.char == delimiter {
+            if let Some(w) = cur.take() {
+                words.push(w);
+            }
+        } else {
+            match &mut cur {
+                Some(w) => {
+                    w.word.push_str(&c.char);
+                    w.end_offset = c.end_offset;
+                }
+                None => {
+                    cur = Some(WordOffset {
+                        word: c.char.clone(),
+                        start_offset: c.start_offset,
+                        end_offset: c.end_offset,
+                    })
+                }
+            }
+        }
+    }
+    if let Some(w) = cur {
+        words.push(w);
+    }
+    words
+}
+
 /// A CTC vocabulary: id → token plus the special tokens that decoding treats specially.
 #[derive(Debug, Clone)]
 pub struct CtcVocab {
@@ -167,32 +291,58 @@ impl CtcVocab {
     /// space, the result is stripped and lower-cased if configured. Without skipping, collapse
     /// happens before blank removal, so `l <pad> l` gives `ll`.
     pub fn decode(&self, ids: &[u32], opts: &DecodeOptions) -> String {
-        let mut out = String::new();
-        let mut prev: Option<&str> = None;
-        for &id in ids {
-            let tok = self.token(id);
-            if opts.skip_special_tokens
-                && tok != self.word_delimiter
-                && self.specials.iter().any(|s| s == tok)
-            {
-                continue;
+        self.decode_with_offsets(ids, opts).text
+    }
+
+    /// [`CtcVocab::decode`] with character and word offsets in frames, as
+    /// `Wav2Vec2CTCTokenizer.decode(ids, output_char_offsets=True, output_word_offsets=True)`:
+    /// each collapsed run of one token that is not the blank is a character
+    /// `[start_offset, end_offset)`; a word is a maximal sequence of non-delimiter characters,
+    /// from its first character's start to its last one's end. As in transformers, character
+    /// and word strings are neither stripped nor lower-cased (only `text` is), a delimiter is a
+    /// character whose string is the replacement (`" "`), and with `skip_special_tokens`
+    /// offsets count positions in the token list *after* specials were dropped.
+    /// Multiply offsets by [`crate::SslModel::hop_length`] / sampling rate for seconds
+    /// ([`CtcDecoding::word_times`]).
+    pub fn decode_with_offsets(&self, ids: &[u32], opts: &DecodeOptions) -> CtcDecoding {
+        // tokens after the optional special-token filter; positions index this list
+        let tokens: Vec<&str> = ids
+            .iter()
+            .map(|&id| self.token(id))
+            .filter(|tok| {
+                !(opts.skip_special_tokens
+                    && *tok != self.word_delimiter
+                    && self.specials.iter().any(|s| s == tok))
+            })
+            .collect();
+        let mut char_offsets: Vec<CharOffset> = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let tok = tokens[i];
+            let mut j = i + 1;
+            while j < tokens.len() && tokens[j] == tok {
+                j += 1;
             }
-            if prev == Some(tok) {
-                continue;
+            if tok != self.pad {
+                let c = if tok == self.word_delimiter {
+                    self.delimiter_replacement.clone()
+                } else {
+                    tok.to_string()
+                };
+                char_offsets.push(CharOffset {
+                    char: c,
+                    start_offset: i,
+                    end_offset: j,
+                });
             }
-            prev = Some(tok);
-            if tok == self.pad {
-                continue;
-            }
-            if tok == self.word_delimiter {
-                out.push_str(&self.delimiter_replacement);
-            } else {
-                out.push_str(tok);
-            }
+            i = j;
         }
-        let mut s = out.trim().to_string();
+        let word_offsets = word_offsets(&char_offsets, &self.delimiter_replacement);
+        let joined: String = char_offsets.iter().map(|c| c.char.as_str()).collect();
+        // Python's str.strip() drops Unicode whitespace, as Rust's trim() does
+        let mut text = joined.trim().to_string();
         if self.do_lower_case {
-            s = s.to_lowercase();
+            text = text.to_lowercase();
         }
         if self.clean_up_spaces {
             // transformers' `clean_up_tokenization`
@@ -208,10 +358,14 @@ impl CtcVocab {
                 (" 've", "'ve"),
                 (" 're", "'re"),
             ] {
-                s = s.replace(from, to);
+                text = text.replace(from, to);
             }
         }
-        s
+        CtcDecoding {
+            text,
+            char_offsets,
+            word_offsets,
+        }
     }
 
     /// Decodes CTC logits `(B, T, V)` (or `(T, V)`), taking the first `lengths[b]` frames of

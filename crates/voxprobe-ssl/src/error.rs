@@ -69,6 +69,32 @@ pub enum Error {
         /// The directory searched.
         dir: String,
     },
+    /// A sharded checkpoint's index (`model.safetensors.index.json`,
+    /// `pytorch_model.bin.index.json`) names shard files that are not there.
+    #[error("{index} names shard file(s) that are missing: {}", shards.join(", "))]
+    MissingShard {
+        /// The index file.
+        index: String,
+        /// Every missing shard file, sorted.
+        shards: Vec<String>,
+    },
+    /// A sharded checkpoint names one tensor more than once: twice in the index's `weight_map`,
+    /// or stored in two shard files.
+    #[error("tensor {key} is named more than once in {file}")]
+    DuplicateKey {
+        /// The index file, or the two shard files (`a and b`) that both store the tensor.
+        file: String,
+        /// The tensor name.
+        key: String,
+    },
+    /// A sharded checkpoint's index is malformed or disagrees with its shards.
+    #[error("bad shard index {index}: {reason}")]
+    ShardIndex {
+        /// The index file.
+        index: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The input has fewer samples than one frame's receptive field.
     #[error(
         "input of {samples} samples is too short: at least {min_samples} are needed for one frame"

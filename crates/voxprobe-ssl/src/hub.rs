@@ -1,7 +1,7 @@
 //! Downloads through `hf-hub` (feature `hub`) into the standard hub cache layout.
 
 use crate::error::{Error, Result};
-use crate::pretrained::{LoadOptions, OPTIONAL_FILES, WEIGHT_FILES};
+use crate::pretrained::{LoadOptions, OPTIONAL_FILES};
 use hf_hub::api::sync::ApiBuilder;
 use hf_hub::{Repo, RepoType};
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ fn hub_err(e: hf_hub::api::sync::ApiError) -> Error {
     }
 }
 
-/// Fetches config.json, the first available weight file and the optional files; returns the
-/// snapshot directory.
+/// Fetches config.json, the first available weight file (with its shards when it is an index)
+/// and the optional files; returns the snapshot directory.
 pub(crate) fn download(repo_id: &str, opts: &LoadOptions, cache: Option<&Path>) -> Result<PathBuf> {
     let mut builder = ApiBuilder::from_env().with_progress(false);
     if let Some(c) = cache {
@@ -33,9 +33,14 @@ pub(crate) fn download(repo_id: &str, opts: &LoadOptions, cache: Option<&Path>) 
             reason: format!("unexpected cache path {}", config.display()),
         })?;
     let mut weights = None;
-    for f in WEIGHT_FILES {
+    for f in crate::shards::WEIGHT_LOOKUP {
         match repo.get(f) {
             Ok(p) => {
+                if f.ends_with(".index.json") {
+                    for shard in crate::shards::ShardIndex::read(&p)?.shard_files() {
+                        repo.get(&shard).map_err(hub_err)?;
+                    }
+                }
                 weights = Some(p);
                 break;
             }

@@ -19,12 +19,17 @@ pub mod model;
 pub mod pooling;
 pub mod preprocess;
 pub mod pretrained;
+pub mod shards;
 pub mod throughput;
+pub mod transcribe;
 pub mod weights;
 
 pub use chunk::ChunkOptions;
 pub use config::{Config, Family, PreprocessorConfig};
-pub use ctc::{CtcVocab, DecodeOptions};
+pub use ctc::{
+    frames_to_seconds, CharOffset, CtcDecoding, CtcVocab, DecodeOptions, TimedChar, TimedWord,
+    WordOffset,
+};
 pub use error::{Error, Result, ShapeProblem};
 pub use kernels::{cpu_threads, set_cpu_threads};
 pub use model::{
@@ -34,5 +39,7 @@ pub use model::{
 pub use pooling::{mean_pool, weighted_layer_sum};
 pub use preprocess::{normalize, Batch, BatchOptions, Normalization};
 pub use pretrained::{cached_snapshot, LoadOptions, Pretrained};
+pub use shards::{find_weights, read_weights, ShardIndex, WeightSource};
 pub use throughput::{length_buckets, ThroughputOptions};
+pub use transcribe::{TranscribeOptions, Transcript};
 pub use weights::Checkpoint;

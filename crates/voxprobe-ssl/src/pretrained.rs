@@ -11,7 +11,6 @@ use crate::ctc::{CtcVocab, DecodeOptions};
 use crate::error::{Error, Result};
 use crate::model::{ForwardOptions, SslModel, SslOutput};
 use crate::preprocess::{Batch, BatchOptions};
-use crate::weights::Checkpoint;
 use candle_core::{DType, Device};
 use std::path::{Path, PathBuf};
 
@@ -192,14 +191,8 @@ impl Pretrained {
     pub fn from_dir(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Self> {
         let dir = dir.as_ref();
         let config = Config::from_file(dir.join("config.json"))?;
-        let wpath = WEIGHT_FILES
-            .iter()
-            .map(|f| dir.join(f))
-            .find(|p| p.is_file())
-            .ok_or_else(|| Error::NoWeights {
-                dir: dir.display().to_string(),
-            })?;
-        let ckpt = Checkpoint::read(&wpath)?;
+        // single file or sharded index, in transformers' order (crate::shards)
+        let ckpt = crate::shards::read_weights(dir)?;
         let model = SslModel::from_checkpoint(ckpt, &config, opts.dtype, &opts.device)?;
         let pp = dir.join("preprocessor_config.json");
         let preprocessor = if pp.is_file() {
@@ -266,7 +259,7 @@ impl Pretrained {
 }
 
 fn has_weights(dir: &Path) -> bool {
-    WEIGHT_FILES.iter().any(|f| dir.join(f).is_file())
+    crate::shards::has_complete_weights(dir)
 }
 
 #[cfg(feature = "hub")]

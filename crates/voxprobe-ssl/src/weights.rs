@@ -53,6 +53,11 @@ impl Checkpoint {
         Ok(Self { tensors })
     }
 
+    /// The key → tensor map.
+    pub fn into_tensors(self) -> HashMap<String, Tensor> {
+        self.tensors
+    }
+
     /// Key names, sorted.
     pub fn keys(&self) -> Vec<&str> {
         let mut k: Vec<&str> = self.tensors.keys().map(String::as_str).collect();

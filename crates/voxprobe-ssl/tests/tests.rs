@@ -3,6 +3,8 @@
 //! error reporting. Offline; data in `tests/data/` (see `PROVENANCE.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "suite/ckpt.rs"]
+mod ckpt;
 #[path = "suite/common.rs"]
 mod common;
 #[path = "suite/errors.rs"]
