@@ -8,12 +8,14 @@
 //! depends on the number of threads.
 
 mod compute;
+pub mod egemaps;
 pub mod error;
 mod frames;
 pub mod mel;
 pub mod options;
 
 pub use compute::{Fbank, Mfcc};
+pub use egemaps::{Egemaps, EgemapsLld};
 pub use error::{Error, ParamError, Result};
 pub use options::{FbankOptions, FrameOptions, MelOptions, MfccOptions, WindowType};
 
