@@ -5,6 +5,8 @@
 
 #[path = "suite/common.rs"]
 mod common;
+#[path = "suite/engines.rs"]
+mod engines;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/loading.rs"]
