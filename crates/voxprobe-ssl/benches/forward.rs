@@ -1,8 +1,8 @@
 //! Forward pass of each family at its base geometry (transformers' default configs: 12 × 768,
 //! 512-channel conv stack; random weights), plus the large stable-layer-norm wav2vec2 geometry
 //! (24 × 1024), batch 1, CPU (and CUDA with the `cuda` feature). On CPU the f32 fast path is
-//! timed, and for wav2vec2-base also the device-generic candle graph
-//! (`ForwardOptions::generic_path`) for comparison.
+//! timed, and for wav2vec2-base also the candle graph engine
+//! (`EngineKind::Candle`) for comparison.
 //! Side-by-side timings against PyTorch: `scripts/bench_ssl_vs_torch.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use voxprobe_ssl::{Config, ForwardOptions, SslModel};
+use voxprobe_ssl::{Config, EngineKind, ForwardOptions, SslModel};
 
 /// Serves random weights for any requested key (timings do not depend on values).
 struct RandomWeights;
@@ -53,15 +53,14 @@ const MODELS: &[(&str, &str, &[usize])] = &[
     ),
 ];
 
-fn model(json: &str, dev: &Device) -> SslModel {
+fn model(json: &str, dev: &Device, engine: EngineKind) -> SslModel {
     let cfg = Config::from_json_str(json).unwrap();
     let vb = VarBuilder::from_backend(Box::new(RandomWeights), DType::F32, dev.clone());
-    SslModel::load(vb, &cfg).unwrap()
+    SslModel::load_with(vb, &cfg, engine).unwrap()
 }
 
-fn run(model: &SslModel, x: &Tensor, generic: bool) -> f32 {
-    let opts = ForwardOptions::default().generic_path(generic);
-    let out = model.forward(x, None, &opts).unwrap();
+fn run(model: &SslModel, x: &Tensor) -> f32 {
+    let out = model.forward(x, None, &ForwardOptions::default()).unwrap();
     // sync before the clock stops
     out.last_hidden_state
         .sum_all()
@@ -77,20 +76,21 @@ fn bench(c: &mut Criterion) {
     }
     for (tag, dev) in devices {
         for (name, json, secs) in MODELS {
-            let m = model(json, &dev);
+            let m = model(json, &dev, EngineKind::Auto);
             let mut g = c.benchmark_group(format!("{tag}_{name}_forward"));
             g.sample_size(10);
             for &s in *secs {
                 let x = Tensor::randn(0f32, 1.0, (1, 16_000 * s), &dev).unwrap();
                 g.bench_with_input(BenchmarkId::from_parameter(format!("{s}s")), &x, |b, x| {
-                    b.iter(|| run(&m, x, false))
+                    b.iter(|| run(&m, x))
                 });
                 if tag == "cpu" && *name == "wav2vec2_base" && s == 1 {
-                    // the device-generic candle graph, for comparison with the fast path
+                    // the candle graph engine, for comparison with the CPU engine
+                    let mc = model(json, &dev, EngineKind::Candle);
                     g.bench_with_input(
                         BenchmarkId::new("candle_path", format!("{s}s")),
                         &x,
-                        |b, x| b.iter(|| run(&m, x, true)),
+                        |b, x| b.iter(|| run(&mc, x)),
                     );
                 }
             }

@@ -2,8 +2,12 @@
 //! answers commands on stdin, one per line, so that the Python side can alternate runs with
 //! PyTorch inside one process pair (same machine state for both).
 //!
+//! Usage: `ssl_timing <model_dir> [--device cpu|cuda] [--dtype f32|bf16|f16]` (default: CPU,
+//! f32, default engine).
+//!
 //! Commands:
 //! - `fwd <samples>`: one forward pass of batch 1 on `<samples>` samples; prints the seconds.
+//! - `fwdb <batch> <samples>`: one forward pass of `<batch>` items of `<samples>` samples.
 //! - `batch <n> <min_samples> <max_samples> <batch_size>`: corpus throughput on `n` utterances of
 //!   deterministic pseudo-random lengths, bucketed by length; prints the seconds.
 //! - `quit`.
@@ -13,7 +17,7 @@
 
 use std::io::{BufRead, Write};
 use std::time::Instant;
-use voxprobe_ssl::candle_core::{Device, Tensor};
+use voxprobe_ssl::candle_core::{DType, Device, Tensor};
 use voxprobe_ssl::{ForwardOptions, LoadOptions, Pretrained, ThroughputOptions};
 
 fn wave(n: usize, seed: u64) -> Vec<f32> {
@@ -30,10 +34,23 @@ fn wave(n: usize, seed: u64) -> Vec<f32> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args()
-        .nth(1)
-        .ok_or("usage: ssl_timing <model_dir>")?;
-    let model = Pretrained::from_dir(&dir, &LoadOptions::default())?;
+    let mut args = std::env::args().skip(1);
+    let dir = args
+        .next()
+        .ok_or("usage: ssl_timing <model_dir> [--device cpu|cuda] [--dtype f32|bf16|f16]")?;
+    let (mut device, mut dtype) = (Device::Cpu, DType::F32);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next().as_deref()) {
+            ("--device", Some("cuda")) => device = Device::new_cuda(0)?,
+            ("--device", Some("cpu")) => device = Device::Cpu,
+            ("--dtype", Some("bf16")) => dtype = DType::BF16,
+            ("--dtype", Some("f16")) => dtype = DType::F16,
+            ("--dtype", Some("f32")) => dtype = DType::F32,
+            (flag, v) => return Err(format!("bad argument {flag} {v:?}").into()),
+        }
+    }
+    let opts = LoadOptions::default().device(device.clone()).dtype(dtype);
+    let model = Pretrained::from_dir(&dir, &opts)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     writeln!(out, "ready")?;
@@ -44,10 +61,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match f.as_slice() {
             ["fwd", n] => {
                 let n: usize = n.parse()?;
-                let x = Tensor::from_vec(wave(n, 7), (1, n), &Device::Cpu)?;
+                let x = Tensor::from_vec(wave(n, 7), (1, n), &device)?;
                 let t0 = Instant::now();
                 let o = model.model.forward(&x, None, &ForwardOptions::default())?;
-                let s: f32 = o.last_hidden_state.sum_all()?.to_scalar()?;
+                let s: f32 = o
+                    .last_hidden_state
+                    .to_dtype(DType::F32)?
+                    .sum_all()?
+                    .to_scalar()?;
+                let dt = t0.elapsed().as_secs_f64();
+                writeln!(out, "{dt} {s}")?;
+            }
+            ["fwdb", b, n] => {
+                let (b, n): (usize, usize) = (b.parse()?, n.parse()?);
+                let x = Tensor::from_vec(wave(b * n, 7), (b, n), &device)?;
+                let t0 = Instant::now();
+                let o = model.model.forward(&x, None, &ForwardOptions::default())?;
+                // the scalar copy back synchronises the device before the clock stops
+                let s: f32 = o
+                    .last_hidden_state
+                    .to_dtype(DType::F32)?
+                    .sum_all()?
+                    .to_scalar()?;
                 let dt = t0.elapsed().as_secs_f64();
                 writeln!(out, "{dt} {s}")?;
             }

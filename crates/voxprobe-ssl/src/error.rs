@@ -149,6 +149,13 @@ pub enum Error {
         /// Description of the failure.
         reason: String,
     },
+    /// A broken internal invariant of this crate (a bug: please report it), e.g. a kernel
+    /// handed buffers whose sizes disagree; never caused by the caller's input.
+    #[error("internal error (a bug in voxprobe-ssl): {reason}")]
+    Internal {
+        /// What went wrong.
+        reason: String,
+    },
     /// A candle tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

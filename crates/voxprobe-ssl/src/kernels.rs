@@ -1,4 +1,7 @@
-//! CPU f32 kernels on plain slices for the fast inference path (`model::fast`).
+//! CPU f32 kernels on plain slices for the CPU engine (`model::cpu`).
+//!
+//! Threads are a parameter of every call (`threads`: 1 = the calling thread only; more =
+//! split over rayon's current pool), never process-wide state.
 //!
 //! This is the crate's only module with `unsafe`, used three ways: `gemm::gemm` takes raw
 //! pointers and strides, which [`gemm`] and [`gemm_blocked`] (parallel tasks writing disjoint
@@ -12,28 +15,6 @@
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static THREADS: AtomicUsize = AtomicUsize::new(0);
-
-/// Sets the number of threads of the CPU fast path's GEMMs on plain weights; 1 runs the whole
-/// fast path on the calling thread; 0 = rayon's current pool size (`RAYON_NUM_THREADS`, else
-/// the number of logical CPUs). With more than 1, per-block GEMM tasks, attention heads and
-/// element-wise passes run on rayon's current pool, so to cap the threads in use, size that
-/// pool (`RAYON_NUM_THREADS`, or call from `rayon::ThreadPool::install`). The number of physical
-/// cores is the best setting.
-pub fn set_cpu_threads(n: usize) {
-    THREADS.store(n, Ordering::Relaxed);
-}
-
-/// Threads the CPU fast path uses (see [`set_cpu_threads`]).
-pub fn cpu_threads() -> usize {
-    match THREADS.load(Ordering::Relaxed) {
-        0 => rayon::current_num_threads(),
-        n => n,
-    }
-}
-
 /// A read-only row-major-or-not matrix view: element (i, j) is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Mat<'a> {
@@ -86,9 +67,9 @@ pub(crate) fn gemm(
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let dst_fits = m == 0 || n == 0 || (m - 1) * dst_rs + n <= dst.len();
     if b.rows != k || !a.fits() || !b.fits() || !dst_fits || (m > 1 && dst_rs < n) {
-        return Err(Error::InvalidInput {
+        return Err(Error::Internal {
             reason: format!(
-                "internal gemm shape error: {m}×{k} · {}×{n} into {} (row stride {dst_rs})",
+                "gemm shape error: {m}×{k} · {}×{n} into {} (row stride {dst_rs})",
                 b.rows,
                 dst.len()
             ),
@@ -184,9 +165,9 @@ pub(crate) fn gemm_blocked(
         || !dst_fits
         || (m > 1 && dst_rs < n)
     {
-        return Err(Error::InvalidInput {
+        return Err(Error::Internal {
             reason: format!(
-                "internal blocked gemm shape error: {m}×{k} · {} values as {n} columns in \
+                "blocked gemm shape error: {m}×{k} · {} values as {n} columns in \
                  blocks of {nb}, into {} (row stride {dst_rs})",
                 blocks.len(),
                 dst.len()
@@ -244,12 +225,12 @@ pub(crate) fn gemm_blocked(
 const PAR_CHUNK: usize = 1 << 16;
 
 /// Runs `f` on disjoint chunks of whole rows of `x` (row length `row`), in parallel when big.
-pub(crate) fn par_rows<F>(x: &mut [f32], row: usize, f: F)
+pub(crate) fn par_rows<F>(x: &mut [f32], row: usize, threads: usize, f: F)
 where
     F: Fn(&mut [f32]) + Sync + Send,
 {
     let rows_per = (PAR_CHUNK / row.max(1)).max(1);
-    if x.len() <= PAR_CHUNK || cpu_threads() == 1 {
+    if x.len() <= PAR_CHUNK || threads <= 1 {
         f(x);
     } else {
         x.par_chunks_mut(rows_per * row).for_each(f);
@@ -386,8 +367,8 @@ multiversion! {
 }
 
 /// `x[r][c] = gelu(x[r][c] + bias[c])` over rows of `bias.len()` (bias may be empty).
-pub(crate) fn bias_gelu(x: &mut [f32], bias: &[f32], row: usize) {
-    par_rows(x, row, |c| gelu_rows(c, bias, row));
+pub(crate) fn bias_gelu(x: &mut [f32], bias: &[f32], row: usize, threads: usize) {
+    par_rows(x, row, threads, |c| gelu_rows(c, bias, row));
 }
 
 multiversion! {
@@ -402,11 +383,11 @@ multiversion! {
 }
 
 /// `x[r][c] += bias[c]` over rows of `bias.len()` (no-op for an empty bias).
-pub(crate) fn add_rows(x: &mut [f32], bias: &[f32]) {
+pub(crate) fn add_rows(x: &mut [f32], bias: &[f32], threads: usize) {
     if bias.is_empty() {
         return;
     }
-    par_rows(x, bias.len(), |c| add_rows_imp(c, bias));
+    par_rows(x, bias.len(), threads, |c| add_rows_imp(c, bias));
 }
 
 multiversion! {
@@ -465,8 +446,17 @@ multiversion! {
 /// Row-wise LayerNorm in place: `x = (x + add − mean) / sqrt(var + eps) · w + b`, where `add`
 /// is an optional per-column bias applied first (the preceding Linear's bias, fused here).
 /// Optional `w`/`b` (empty = none, for `elementwise_affine=False`). Two-pass in f32 like torch.
-pub(crate) fn layer_norm(x: &mut [f32], row: usize, add: &[f32], w: &[f32], b: &[f32], eps: f32) {
-    par_rows(x, row, |c| layer_norm_imp(c, row, add, w, b, eps));
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layer_norm(
+    x: &mut [f32],
+    row: usize,
+    add: &[f32],
+    w: &[f32],
+    b: &[f32],
+    eps: f32,
+    threads: usize,
+) {
+    par_rows(x, row, threads, |c| layer_norm_imp(c, row, add, w, b, eps));
 }
 
 /// Sum with 16 independent accumulators (vectorisable, and more accurate than a serial sum).
@@ -486,6 +476,52 @@ multiversion! {
     /// Row-wise softmax in place, after adding the optional additive `mask` (length = row).
     pub(crate) fn softmax_rows(x: &mut [f32], row: usize, mask: &[f32]) {
         for r in x.chunks_exact_mut(row) {
+            if mask.len() == row {
+                for (v, m) in r.iter_mut().zip(mask) {
+                    *v += m;
+                }
+            }
+            let mut mx = [f32::NEG_INFINITY; 16];
+            let mut it = r.chunks_exact(16);
+            for ch in &mut it {
+                for (a, v) in mx.iter_mut().zip(ch) {
+                    *a = a.max(*v);
+                }
+            }
+            let mut m = it
+                .remainder()
+                .iter()
+                .fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+            m = mx.iter().fold(m, |a, &v| a.max(v));
+            for v in r.iter_mut() {
+                *v = exp(*v - m);
+            }
+            let inv = 1.0 / sum(r);
+            for v in r.iter_mut() {
+                *v *= inv;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// WavLM's attention rows: row q of `x` (one head's scores) gets `gates[q] · table[T−1−q
+    /// + k]` added at key k (the gated relative position bias; `table` holds the head's bias
+    /// per offset k − q ∈ −(T−1)..=T−1, so row q's bias is a contiguous slice of it), then the
+    /// additive `mask` (length T, may be empty), then softmax.
+    pub(crate) fn softmax_rows_relpos(
+        x: &mut [f32],
+        row: usize,
+        mask: &[f32],
+        table: &[f32],
+        gates: &[f32],
+    ) {
+        for (q, r) in x.chunks_exact_mut(row).enumerate() {
+            let g = gates[q];
+            let bias = &table[row - 1 - q..2 * row - 1 - q];
+            for (v, b) in r.iter_mut().zip(bias) {
+                *v += g * b;
+            }
             if mask.len() == row {
                 for (v, m) in r.iter_mut().zip(mask) {
                     *v += m;
@@ -560,7 +596,14 @@ multiversion! {
 }
 
 /// `x[r][c] = gelu((x[r][c] − mean[c]) · rstd[c] · w[c] + b[c])` (GroupNorm + GELU).
-pub(crate) fn scale_shift_gelu(x: &mut [f32], mean: &[f32], rstd: &[f32], w: &[f32], b: &[f32]) {
+pub(crate) fn scale_shift_gelu(
+    x: &mut [f32],
+    mean: &[f32],
+    rstd: &[f32],
+    w: &[f32],
+    b: &[f32],
+    threads: usize,
+) {
     let cols = mean.len();
     if cols == 0 {
         return;
@@ -573,7 +616,7 @@ pub(crate) fn scale_shift_gelu(x: &mut [f32], mean: &[f32], rstd: &[f32], w: &[f
         .zip(b)
         .map(|((m, s), b)| b - m * s)
         .collect();
-    par_rows(x, cols, |c| scale_shift_gelu_imp(c, &sc, &sh));
+    par_rows(x, cols, threads, |c| scale_shift_gelu_imp(c, &sc, &sh));
 }
 
 multiversion! {
@@ -717,9 +760,9 @@ mod tests {
         }
         let mut d = vec![0f32; m * n];
         let e = gemm_blocked(&mut d, n, Mat::rm(&a, m, k), &blocks, n, 5, false, 2);
-        assert!(matches!(e, Err(Error::InvalidInput { .. })));
+        assert!(matches!(e, Err(Error::Internal { .. })));
         let e = gemm_blocked(&mut d[1..], n, Mat::rm(&a, m, k), &blocks, n, nb, false, 2);
-        assert!(matches!(e, Err(Error::InvalidInput { .. })));
+        assert!(matches!(e, Err(Error::Internal { .. })));
     }
 
     #[test]
@@ -782,6 +825,6 @@ mod tests {
             false,
             1,
         );
-        assert!(matches!(e, Err(Error::InvalidInput { .. })));
+        assert!(matches!(e, Err(Error::Internal { .. })));
     }
 }

@@ -31,10 +31,9 @@ pub use ctc::{
     WordOffset,
 };
 pub use error::{Error, Result, ShapeProblem};
-pub use kernels::{cpu_threads, set_cpu_threads};
 pub use model::{
-    frames_for, wavlm_bucket, Data2VecAudioModel, ForwardOptions, HubertModel, LayerSelection,
-    SslModel, SslOutput, Wav2Vec2Model, WavLmModel,
+    frames_for, wavlm_bucket, Data2VecAudioModel, EngineKind, ForwardOptions, HubertModel,
+    LayerSelection, SslModel, SslOutput, Wav2Vec2Model, WavLmModel,
 };
 pub use pooling::{mean_pool, weighted_layer_sum};
 pub use preprocess::{normalize, Batch, BatchOptions, Normalization};

@@ -9,7 +9,7 @@
 use crate::config::{Config, PreprocessorConfig};
 use crate::ctc::{CtcVocab, DecodeOptions};
 use crate::error::{Error, Result};
-use crate::model::{ForwardOptions, SslModel, SslOutput};
+use crate::model::{EngineKind, ForwardOptions, SslModel, SslOutput};
 use crate::preprocess::{Batch, BatchOptions};
 use candle_core::{DType, Device};
 use std::path::{Path, PathBuf};
@@ -38,6 +38,8 @@ pub struct LoadOptions {
     pub cache_dir: Option<PathBuf>,
     /// Never touch the network. Default: `None` = follow `HF_HUB_OFFLINE`.
     pub offline: Option<bool>,
+    /// Engine (candle graph or CPU engine). Default: [`EngineKind::Auto`].
+    pub engine: EngineKind,
 }
 
 impl Default for LoadOptions {
@@ -48,11 +50,17 @@ impl Default for LoadOptions {
             revision: "main".into(),
             cache_dir: None,
             offline: None,
+            engine: EngineKind::Auto,
         }
     }
 }
 
 impl LoadOptions {
+    /// Sets [`LoadOptions::engine`].
+    pub fn engine(mut self, e: EngineKind) -> Self {
+        self.engine = e;
+        self
+    }
     /// Sets the device.
     pub fn device(mut self, d: Device) -> Self {
         self.device = d;
@@ -193,7 +201,8 @@ impl Pretrained {
         let config = Config::from_file(dir.join("config.json"))?;
         // single file or sharded index, in transformers' order (crate::shards)
         let ckpt = crate::shards::read_weights(dir)?;
-        let model = SslModel::from_checkpoint(ckpt, &config, opts.dtype, &opts.device)?;
+        let model =
+            SslModel::from_checkpoint_with(ckpt, &config, opts.dtype, &opts.device, opts.engine)?;
         let pp = dir.join("preprocessor_config.json");
         let preprocessor = if pp.is_file() {
             PreprocessorConfig::from_file(pp)?

@@ -7,6 +7,8 @@
 mod ckpt;
 #[path = "suite/common.rs"]
 mod common;
+#[path = "suite/engines.rs"]
+mod engines;
 #[path = "suite/errors.rs"]
 mod errors;
 #[path = "suite/loading.rs"]

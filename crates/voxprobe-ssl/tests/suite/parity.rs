@@ -5,8 +5,8 @@
 use crate::common::*;
 use candle_core::{DType, Device, Tensor};
 use voxprobe_ssl::{
-    frames_for, wavlm_bucket, Batch, BatchOptions, CtcVocab, DecodeOptions, ForwardOptions,
-    LayerSelection, LoadOptions, Normalization, PreprocessorConfig, Pretrained,
+    frames_for, wavlm_bucket, Batch, BatchOptions, CtcVocab, DecodeOptions, EngineKind,
+    ForwardOptions, LayerSelection, LoadOptions, Normalization, PreprocessorConfig, Pretrained,
 };
 
 pub const MODELS: [&str; 12] = [
@@ -26,13 +26,15 @@ pub const MODELS: [&str; 12] = [
 
 const CASES: [&str; 4] = ["single", "single_b", "batch_masked", "batch_unmasked"];
 
-/// Checks both the CPU fast path and the device-generic candle graph.
+/// Loads the model with each engine (the CPU engine and the candle graph) and checks both
+/// against transformers.
 fn check_model(name: &str) -> f32 {
-    check_path(name, false).max(check_path(name, true))
+    check_engine(name, EngineKind::Cpu).max(check_engine(name, EngineKind::Candle))
 }
 
-fn check_path(name: &str, generic: bool) -> f32 {
-    let p = Pretrained::from_dir(model_dir(name), &LoadOptions::default()).unwrap();
+fn check_engine(name: &str, engine: EngineKind) -> f32 {
+    let p = Pretrained::from_dir(model_dir(name), &LoadOptions::default().engine(engine)).unwrap();
+    assert_eq!(p.model.engine(), engine, "{name}: engine");
     let fe = feature_extractor();
     let r = reference(name);
     let l = p.model.num_layers();
@@ -49,8 +51,7 @@ fn check_path(name: &str, generic: bool) -> f32 {
         };
         let opts = ForwardOptions::default()
             .hidden_states(LayerSelection::All)
-            .intermediates(true)
-            .generic_path(generic);
+            .intermediates(true);
         let out = p.model.forward(&x, mask.as_ref(), &opts).unwrap();
         let key = |t: &str| format!("{case}.{t}");
         let mut cmp = |what: String, a: &Tensor| {
@@ -81,8 +82,7 @@ fn check_path(name: &str, generic: bool) -> f32 {
             assert_eq!(m.to_vec2::<u8>().unwrap(), e.to_vec2::<u8>().unwrap());
         }
     }
-    let path = if generic { "generic" } else { "fast" };
-    eprintln!("{name} ({path} path): max |diff| {worst:.2e}");
+    eprintln!("{name} ({engine:?} engine): max |diff| {worst:.2e}");
     worst
 }
 
