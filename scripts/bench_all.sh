@@ -7,7 +7,7 @@
 # Usage: scripts/bench_all.sh [--only audio,audit,kmeans,ood_grad,features,ssl] [--out DIR]
 # From a fresh clone this needs a Rust toolchain, python3 (with venv) and network access to
 # PyPI: each bench makes its own venv under target/venv-<name> from scripts/requirements-*.txt
-# (the torch-based ones download about 3.5 GB once; pip's cache makes the others cheap). sox
+# (a torch-based venv is about 4 GB). sox
 # comes from Debian (`apt-get install sox`; bench_audio.sh installs it when run as root).
 # A bench that fails is listed as failed and the others still run; the exit status is then 1.
 #

@@ -9,10 +9,11 @@
 # PY=/path/to/python skips all of this and prints $PY (an environment you made yourself).
 # Progress goes to stderr; stdout is only the python path.
 #
-# PyPI's torch for Linux x86_64 is the CUDA build (torch 2.15.0: a 539 MB wheel plus about 3 GB
-# of nvidia-*/cuda-toolkit wheels it requires, which it loads even on a CPU-only machine); the
-# CPU-only wheels are on the PyTorch index only. With access to it, TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# passes it as pip's --extra-index-url. pip's cache (~/.cache/pip) makes the second venv cheap.
+# PyPI's torch for Linux x86_64 is the CUDA build (torch 2.15.0: a 539 MB wheel plus the
+# nvidia-*/cuda-toolkit wheels it requires and loads even on a CPU-only machine; 4.0 GB installed);
+# the CPU-only wheels are on the PyTorch index only. With access to it,
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu passes it as pip's --extra-index-url (untested:
+# the machine these scripts were run on reaches PyPI only). Where pip's cache is enabled, a second venv reuses the downloads.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: scripts/venv.sh NAME REQUIREMENTS.txt..." >&2; exit 2; }
 if [ -n "${PY:-}" ]; then echo "$PY"; exit 0; fi
@@ -23,7 +24,7 @@ sum=$(cat "$@" | sha256sum | cut -c1-64)
 if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$sum" ]; then
   echo "$PWD/$venv/bin/python"; exit 0
 fi
-echo "venv: making $venv from $* (once; torch-based ones download ~3.5 GB the first time)" >&2
+echo "venv: making $venv from $* (once; a torch-based one is about 4 GB)" >&2
 rm -rf "$venv"
 python3 -m venv "$venv"
 tmp=$(mktemp -d)
