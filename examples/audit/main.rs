@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use voxprobe::audit::audit::{audit, read_jsonl, read_kaldi, AuditOptions, InputIssues, Utterance};
+use voxprobe::audit::representativity::RepresentativityOptions;
 use voxprobe::audit::{AlignOptions, Normalizer, WordLevelMethod};
 
 #[derive(Parser, Debug)]
@@ -53,6 +54,14 @@ struct Args {
     /// Bootstrap seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Per-utterance attributes (TSV with `id` + attribute columns, or JSONL) for the
+    /// representativity section. Bundled run: examples/data/representativity/attributes.tsv.
+    #[arg(long, requires = "population")]
+    attributes: Option<PathBuf>,
+    /// Target population table (TSV: attribute columns + `share`, or `attribute value share`).
+    /// Bundled run: examples/data/representativity/population.tsv.
+    #[arg(long, requires = "attributes")]
+    population: Option<PathBuf>,
 }
 
 fn bundled() -> Result<(Vec<Utterance>, InputIssues)> {
@@ -77,10 +86,25 @@ fn bundled() -> Result<(Vec<Utterance>, InputIssues)> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let (utts, issues) = match (&args.pairs, &args.refs, &args.hyps) {
-        (Some(p), _, _) => read_jsonl(p)?,
-        (None, Some(r), Some(h)) => read_kaldi(r, h, args.allow_missing)?,
-        _ => bundled().context("reading bundled examples/data")?,
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/data/representativity");
+    let (utts, issues, representativity) = match (&args.pairs, &args.refs, &args.hyps) {
+        (Some(p), _, _) => {
+            let (u, i) = read_jsonl(p)?;
+            (u, i, args.attributes.clone().zip(args.population.clone()))
+        }
+        (None, Some(r), Some(h)) => {
+            let (u, i) = read_kaldi(r, h, args.allow_missing)?;
+            (u, i, args.attributes.clone().zip(args.population.clone()))
+        }
+        _ => {
+            let (u, i) = bundled().context("reading bundled examples/data")?;
+            let files = args
+                .attributes
+                .clone()
+                .zip(args.population.clone())
+                .unwrap_or((data.join("attributes.tsv"), data.join("population.tsv")));
+            (u, i, Some(files))
+        }
     };
     let align = AlignOptions::default()
         .beam_size(args.beam_size)
@@ -99,8 +123,22 @@ fn main() -> Result<()> {
         "{bar:40} {pos}/{len} utterances ({per_sec}, eta {eta})",
     )?);
     let t = std::time::Instant::now();
-    let result = audit(&utts, issues, &opts, &|| pb.inc(1))?;
+    let mut result = audit(&utts, issues, &opts, &|| pb.inc(1))?;
     pb.finish_and_clear();
+    if let Some((attributes, population)) = &representativity {
+        let ropts = RepresentativityOptions::default()
+            .bootstrap_samples(args.bootstrap)
+            .seed(args.seed);
+        result
+            .add_representativity(attributes, population, &ropts)
+            .with_context(|| {
+                format!(
+                    "representativity from {} and {}",
+                    attributes.display(),
+                    population.display()
+                )
+            })?;
+    }
     result.write_dir(&args.out)?;
     let r = &result.report;
     println!(
@@ -118,6 +156,18 @@ fn main() -> Result<()> {
             "  {:<24} n={:<4} WER {:.4} [{:.4}, {:.4}]  tax {:+.4}",
             g.group, g.utterances, g.measures.wer, g.wer_ci95[0], g.wer_ci95[1], g.diversity_tax
         );
+    }
+    if let Some(rep) = &r.representativity {
+        for t in rep.attributes.iter().chain(rep.joint.iter()) {
+            let ps = &t.post_stratified;
+            println!(
+                "  population-weighted by {:<16} WER {} (covers {:.0}% of the population; missing: {})",
+                t.attribute,
+                ps.wer.map_or("n/a".to_string(), |w| format!("{w:.4}")),
+                100.0 * ps.covered_weight,
+                if ps.missing_strata.is_empty() { "none".to_string() } else { ps.missing_strata.join(", ") }
+            );
+        }
     }
     println!(
         "wrote {}/report.json, utterances.jsonl, report.html",

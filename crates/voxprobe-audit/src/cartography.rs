@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::html::esc;
 use crate::{Error, Result};
 
 /// Confidence analogue of an error rate: `1 − min(1, max(0, e))`.
@@ -227,11 +228,6 @@ pub fn data_map_svg(
     );
     let sx = |v: f64| l + v / xmax * pw;
     let sy = |c: f64| t + (1.0 - c) * ph;
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
     let (lo, hi) = colour
         .iter()
         .filter(|v| v.is_finite())

@@ -18,6 +18,7 @@ use crate::cartography::{
 use crate::difficulty::{
     group_stats, percentile_ranks, sdi_fit, sdi_rank, FactorTable, GroupStat, SdiFit,
 };
+use crate::html::esc;
 use crate::metrics::{jiwer_words, ErrorCounts};
 use crate::semantic::{
     ember, semdist_raw, semdist_scaled, EmberOptions, SemDistOptions, SentenceEncoder,
@@ -613,13 +614,6 @@ factor part of an OLS fit of per-(utterance, system) WER on group one-hots + ref
         disagreements,
     };
     Ok(DiversityAudit { report, records })
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
