@@ -394,7 +394,11 @@ fn conv_encoder(m: &SslModel, wave: &[f32], threads: usize, prof: &mut Prof) -> 
         "conv6_gemm",
         "convN_gemm",
     ];
-    let mut cur = wave.to_vec();
+    // From the pool, like every buffer given back to it below: a fresh copy here would add
+    // one buffer to the pool per forward pass, up to POOL_MAX_BYTES (memory growing with the
+    // number of utterances a process embeds).
+    let mut cur = m.pool.take(wave.len());
+    cur.copy_from_slice(wave);
     let mut cin = 1usize;
     let mut tin = wave.len();
     for (li, l) in m.feature_extractor.layers.iter().enumerate() {
