@@ -10,8 +10,13 @@
 #   # afterwards (or as a dependent job: sbatch --dependency=afterok:<jobid> ...):
 #   voxprobe merge out/emb
 #
-# Requeued or timed-out tasks resume where they stopped. With a hard time limit, `--max-new K`
-# makes a task stop cleanly after K utterances; resubmit the same array to continue.
+# Requeued or timed-out tasks resume where they stopped (finished utterances are kept in
+# checksummed part files; a damaged one is redone). A task requeued while its old instance still
+# runs is refused by the shard's lock. With a hard time limit, `--max-new K` makes a task stop
+# cleanly after K utterances; resubmit the same array to continue. WAV_SCP may be any manifest
+# `voxprobe embed --scp` reads: a Kaldi data directory (with segments), wav.scp, JSONL, CSV.
+# SKIP_BAD=1 skips undecodable/missing inputs and lists them in OUT_DIR/failed.shard-I-of-N.jsonl
+# (merged into failed.jsonl by `voxprobe merge`).
 #
 # Kubernetes: an Indexed Job (`completionMode: Indexed`, `completions: N`, `parallelism: P`)
 # sets JOB_COMPLETION_INDEX in each pod; run the same command with
@@ -48,6 +53,9 @@ bin=${VOXPROBE:-voxprobe}
 args=(embed --scp "$scp" --out "$out" --model "$model" --shard "$index/$count")
 if [[ -n "$layer" ]]; then
     args+=(--layer "$layer")
+fi
+if [[ "${SKIP_BAD:-0}" == 1 ]]; then
+    args+=(--skip-bad)
 fi
 # One thread pool per task: match it to the allocation.
 export RAYON_NUM_THREADS=${SLURM_CPUS_PER_TASK:-${RAYON_NUM_THREADS:-}}

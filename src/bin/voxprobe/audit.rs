@@ -66,9 +66,11 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         a.allow_missing,
     )?;
     drop((refs, hyps, groups));
-    let mut issues = InputIssues::default();
-    issues.missing_hypotheses = join_issues.missing_hypotheses;
-    issues.missing_references = join_issues.missing_references;
+    let issues = InputIssues {
+        missing_hypotheses: join_issues.missing_hypotheses,
+        missing_references: join_issues.missing_references,
+        ..InputIssues::default()
+    };
     let utts: Vec<Utterance> = pairs
         .into_iter()
         .map(|p| Utterance {

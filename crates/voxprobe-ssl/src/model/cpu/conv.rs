@@ -176,7 +176,11 @@ impl ConvStack {
 
     /// Conv stack on one waveform → `(T, C)` time-major.
     pub(super) fn forward(&self, wave: &[f32], pool: &BufPool, threads: usize) -> Result<Vec<f32>> {
-        let mut cur = wave.to_vec();
+        // From the pool, like every buffer given back to it below: a fresh copy here would add
+        // one buffer to the pool per forward pass, up to POOL_MAX_BYTES (memory growing with the
+        // number of utterances a process embeds).
+        let mut cur = pool.take(wave.len());
+        cur.copy_from_slice(wave);
         let mut cin = 1usize;
         let mut tin = wave.len();
         for l in &self.layers {
