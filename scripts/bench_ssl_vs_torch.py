@@ -126,31 +126,51 @@ class Rust:
         self.p.wait()
 
 
-def peak_rss_mb(argv, stdin_text, env=None):
-    """Peak RSS (MB) of a fresh child process fed `stdin_text`."""
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
-    p.stdin.write(stdin_text)
+def vm_hwm_mb(pid):
+    """Peak resident set (VmHWM) of a live process, in MB. Read from /proc while the process
+    is alive: the rusage of a child spawned from this (large) process would also count this
+    process's memory at the time of the spawn."""
+    m = re.search(r"^VmHWM:\s*(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    return int(m.group(1)) / 1024
+
+
+def rust_peak_rss_mb(exe, d, n, threads):
+    """Fresh ssl_timing process: load, one forward pass on n samples, then its VmHWM."""
+    r = Rust(exe, d, threads)
+    r.cmd(f"fwd {n}")
+    mb = vm_hwm_mb(r.p.pid)
+    r.close()
+    return mb
+
+
+def torch_peak_rss_mb(family, d, n, threads):
+    """Fresh Python process (--rss-child): load, one forward pass, then its VmHWM."""
+    p = subprocess.Popen([sys.executable, __file__, "--rss-child", family, str(d), str(n), str(threads)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().strip()
+    if line != "done":
+        raise RuntimeError(f"rss child: {line!r}")
+    mb = vm_hwm_mb(p.pid)
     p.stdin.close()
-    _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited with {p.returncode}")
-    return ru.ru_maxrss / 1024
+    p.wait()
+    return mb
 
 
 def rss_child(family, d, n, threads):
-    """--rss-child: load the model, run one forward pass on n samples, exit."""
+    """--rss-child: load the model, run one forward pass on n samples, say done, wait."""
     torch.set_num_threads(threads)
     model = load_torch(family, d)
     with torch.inference_mode():
         model(torch.randn(1, n, generator=torch.Generator().manual_seed(7)))
+    print("done", flush=True)
+    sys.stdin.read()
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3, help="timed runs per side and length")
-    ap.add_argument("--seconds", default="1,10,30")
+    ap.add_argument("--seconds", default="1,10,30", help="'' = skip single forward passes")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--sizes", default="base,large")
     ap.add_argument("--corpus", default="16,1,15,8",
@@ -183,7 +203,7 @@ def main():
             cfg = FAMILIES[family][0].from_pretrained(d)
             model = load_torch(family, d)
             rust = Rust(args.exe, d, args.threads)
-            for secs in [float(s) for s in args.seconds.split(",")]:
+            for secs in [float(s) for s in args.seconds.split(",") if s]:
                 n = int(16000 * secs)
                 x = torch.randn(1, n, generator=torch.Generator().manual_seed(7))
                 tt, rt = [], []
@@ -239,10 +259,8 @@ def main():
             del model
             if args.rss_seconds > 0:
                 n = int(16000 * args.rss_seconds)
-                env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-                rv = peak_rss_mb([args.exe, str(d)], f"fwd {n}\nquit\n", env)
-                rt_ = peak_rss_mb([sys.executable, __file__, "--rss-child", family, str(d), str(n),
-                                   str(args.threads)], "")
+                rv = rust_peak_rss_mb(args.exe, d, n, args.threads)
+                rt_ = torch_peak_rss_mb(family, d, n, args.threads)
                 details["rss"].append(dict(case=f"{name} load + {args.rss_seconds:g}s forward",
                                            voxprobe_mb=rv, reference_mb=rt_))
                 print(f"{name:22} peak RSS, load + one {args.rss_seconds:g} s forward: torch {rt_:.0f} MB, "
