@@ -15,6 +15,31 @@
 //! [`TranscribeOptions::batch_inexact`] to batch them anyway (transformers' batched output).
 //! Utterances longer than one window of [`TranscribeOptions::chunk`] run alone through
 //! [`Pretrained::embed_long`], as [`Pretrained::transcribe`] does.
+//!
+//! Each [`Transcript`] carries transformers' character and word offsets in frames and, through
+//! [`Transcript::words`] / [`Transcript::chars`], in seconds
+//! (`offset × inputs_to_logits_ratio / sampling_rate`); [`Transcript::words_json_line`] is one
+//! `words.jsonl` line.
+//!
+//! ```
+//! use voxprobe_ssl::{Error, LoadOptions, Pretrained, TranscribeOptions};
+//! # let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+//! // a tiny random checkpoint of the repository: the words are meaningless
+//! let p = Pretrained::from_dir(root.join("models/tiny-wav2vec2-ctc-lv60"), &LoadOptions::default())?;
+//! let a: Vec<f32> = (0..24_000).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+//! let b: Vec<f32> = (0..9_000).map(|i| (i as f32 * 0.011).sin() * 0.2).collect();
+//! let out = p.transcribe_batch(&[&a, &b], 16_000, &TranscribeOptions::default())?;
+//! assert_eq!(out[1].frames, 27); // (9 000 − 400) / 320 + 1
+//! for w in out[0].words() {
+//!     assert!(w.start < w.end && w.end <= 1.5);
+//! }
+//! let line = out[0].words_json_line("utt-a")?;
+//! assert!(line.starts_with(r#"{"id":"utt-a","words":["#));
+//! // audio at another rate is refused, not silently misread
+//! let e = p.transcribe_batch(&[&a], 8_000, &TranscribeOptions::default()).unwrap_err();
+//! assert!(matches!(e, Error::SamplingRate { expected: 16_000, actual: 8_000 }));
+//! # Ok::<(), voxprobe_ssl::Error>(())
+//! ```
 
 use crate::chunk::ChunkOptions;
 use crate::ctc::{CtcDecoding, CtcVocab, DecodeOptions, TimedChar, TimedWord};
