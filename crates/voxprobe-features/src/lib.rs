@@ -7,6 +7,10 @@
 //! float32 rounding (the parity tests allow 1e-4 absolute on real speech); the output never
 //! depends on the number of threads.
 
+/// The `ndarray` this crate's API uses (`Array2<f32>` in and out), re-exported so callers
+/// name the same version: `voxprobe_x::ndarray::Array2`.
+pub use ndarray;
+
 mod compute;
 pub mod egemaps;
 pub mod error;

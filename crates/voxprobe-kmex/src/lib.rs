@@ -7,6 +7,10 @@
 //!   independent of the number of rayon threads.
 //! * Evidence maps are exactly additive: their mean over locations equals the pooled margin.
 
+/// The `ndarray` this crate's API uses (`Array2<f32>` in and out), re-exported so callers
+/// name the same version: `voxprobe_x::ndarray::Array2`.
+pub use ndarray;
+
 pub mod error;
 pub mod kmeans;
 

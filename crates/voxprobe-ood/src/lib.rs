@@ -5,6 +5,10 @@
 //! Every test statistic is a function of a [`DensityModel`]'s per-example log-likelihood and
 //! gradient only; nothing here knows what the model is.
 
+/// The `ndarray` this crate's API uses (`Array2<f32>` in and out), re-exported so callers
+/// name the same version: `voxprobe_x::ndarray::Array2`.
+pub use ndarray;
+
 pub mod calibrate;
 pub mod error;
 pub mod gaussian;
