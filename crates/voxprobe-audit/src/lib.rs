@@ -22,5 +22,7 @@ pub mod text;
 
 pub use align::{error_align, AlignOp, AlignOptions, OpType, WordLevelMethod};
 pub use error::{Error, Result};
-pub use metrics::{char_counts, word_counts, ErrorCounts, WerMeasures};
+pub use metrics::{
+    cer, char_counts, measures, wer, word_counts, CorpusMeasures, ErrorCounts, WerMeasures,
+};
 pub use normalize::{NormalizeStep, Normalizer};

@@ -169,6 +169,87 @@ pub fn char_counts(reference: &str, hypothesis: &str) -> ErrorCounts {
     ErrorCounts::from_sequences(&jiwer_chars(reference), &jiwer_chars(hypothesis))
 }
 
+/// Word counts and rates of a whole corpus: what jiwer 4.0's `process_words(refs, hyps)` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CorpusMeasures {
+    /// Summed word counts over all pairs.
+    pub counts: ErrorCounts,
+    /// WER, MER, WIL, WIP of the summed counts.
+    pub measures: WerMeasures,
+}
+
+fn summed<R: AsRef<str>, H: AsRef<str>>(
+    refs: &[R],
+    hyps: &[H],
+    count: fn(&str, &str) -> ErrorCounts,
+) -> crate::Result<ErrorCounts> {
+    if refs.len() != hyps.len() {
+        return Err(crate::Error::InvalidInput {
+            what: "hypotheses",
+            reason: format!("{} references but {} hypotheses", refs.len(), hyps.len()),
+        });
+    }
+    if refs.is_empty() {
+        return Err(crate::Error::Empty);
+    }
+    Ok(refs
+        .iter()
+        .zip(hyps)
+        .fold(ErrorCounts::default(), |a, (r, h)| {
+            a.add(&count(r.as_ref(), h.as_ref()))
+        }))
+}
+
+/// jiwer 4.0 `measures` of a corpus in one call: word counts summed over the pairs, then the
+/// rates of the sums (not the mean of per-pair rates), with jiwer's default transforms.
+///
+/// ```
+/// let m = voxprobe_audit::measures(&["a b c d", "e f"], &["a x c", "e f"])?;
+/// assert_eq!((m.counts.substitutions, m.counts.deletions), (1, 1));
+/// assert_eq!(m.measures.wer, 2.0 / 6.0);
+/// # Ok::<(), voxprobe_audit::Error>(())
+/// ```
+///
+/// # Errors
+/// [`crate::Error::InvalidInput`] when the lists differ in length, [`crate::Error::Empty`] when
+/// they are empty.
+pub fn measures<R: AsRef<str>, H: AsRef<str>>(
+    refs: &[R],
+    hyps: &[H],
+) -> crate::Result<CorpusMeasures> {
+    let counts = summed(refs, hyps, word_counts)?;
+    Ok(CorpusMeasures {
+        counts,
+        measures: counts.measures(),
+    })
+}
+
+/// jiwer 4.0 `wer(refs, hyps)`: corpus WER from summed word counts.
+///
+/// ```
+/// assert_eq!(voxprobe_audit::wer(&["the cat sat"], &["the bat"])?, 2.0 / 3.0);
+/// # Ok::<(), voxprobe_audit::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`measures`].
+pub fn wer<R: AsRef<str>, H: AsRef<str>>(refs: &[R], hyps: &[H]) -> crate::Result<f64> {
+    Ok(measures(refs, hyps)?.measures.wer)
+}
+
+/// jiwer 4.0 `cer(refs, hyps)`: corpus CER from summed character counts.
+///
+/// ```
+/// assert_eq!(voxprobe_audit::cer(&["abcd"], &["abd"])?, 0.25);
+/// # Ok::<(), voxprobe_audit::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`measures`].
+pub fn cer<R: AsRef<str>, H: AsRef<str>>(refs: &[R], hyps: &[H]) -> crate::Result<f64> {
+    Ok(summed(refs, hyps, char_counts)?.measures().wer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,5 +272,25 @@ mod tests {
             3.0
         );
         assert_eq!(word_counts("", "hello there").measures().wer, 2.0);
+    }
+
+    #[test]
+    fn one_call_corpus_functions() {
+        // Summed counts, not mean of rates: (1 + 0) / (3 + 1) = 0.25, not (1/3 + 0) / 2.
+        assert_eq!(wer(&["a b c", "d"], &["a x c", "d"]).unwrap(), 0.25);
+        assert_eq!(cer(&["ab", "cd"], &["ab", "c"]).unwrap(), 0.25);
+        let owned: Vec<String> = vec!["a b".into()];
+        assert_eq!(measures(&owned, &["a b c"]).unwrap().counts.insertions, 1);
+        assert!(matches!(
+            wer(&["a"], &["a", "b"]),
+            Err(crate::Error::InvalidInput {
+                what: "hypotheses",
+                ..
+            })
+        ));
+        assert!(matches!(
+            wer::<&str, &str>(&[], &[]),
+            Err(crate::Error::Empty)
+        ));
     }
 }

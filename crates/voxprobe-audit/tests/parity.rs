@@ -218,6 +218,30 @@ fn jiwer_corpus_level_summed() {
     assert_eq!(m.mer, want["mer"].as_f64().unwrap());
     assert_eq!(m.wil, want["wil"].as_f64().unwrap());
     assert_eq!(ctotal.measures().wer, want["cer"].as_f64().unwrap());
+    // jiwer's one-call corpus functions give the same numbers, bit for bit.
+    let (refs, hyps): (Vec<String>, Vec<String>) = pairs()
+        .iter()
+        .filter(|p| {
+            p["category"] == "real_accent-audit" && p["id"].as_str().unwrap().contains("/hyps.tsv/")
+        })
+        .map(|p| {
+            (
+                p["ref"].as_str().unwrap().to_string(),
+                p["hyp"].as_str().unwrap().to_string(),
+            )
+        })
+        .unzip();
+    let one = voxprobe_audit::measures(&refs, &hyps).unwrap();
+    assert_eq!(one.counts, total);
+    assert_eq!(one.measures.wip, want["wip"].as_f64().unwrap());
+    assert_eq!(
+        voxprobe_audit::wer(&refs, &hyps).unwrap(),
+        want["wer"].as_f64().unwrap()
+    );
+    assert_eq!(
+        voxprobe_audit::cer(&refs, &hyps).unwrap(),
+        want["cer"].as_f64().unwrap()
+    );
 }
 
 #[test]
