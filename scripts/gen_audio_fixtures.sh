@@ -68,6 +68,10 @@ ffmpeg -nostdin -loglevel error -y -i "$TMP/stereo.wav" -c:a libmp3lame -b:a 64k
 ffmpeg -nostdin -loglevel error -y -i "$TMP/stereo.wav" -c:a libvorbis -q:a 4 lossy.ogg
 ffmpeg -nostdin -loglevel error -y -i "$TMP/stereo.wav" -c:a aac -b:a 64k lossy_aac.m4a
 # (the lossy files are compared with pcm_s16_stereo.wav, the PCM they were encoded from)
+# 4 s mono lossy files for segment decoding (long enough to seek past the preroll; only
+# compared with their own whole-file decode, so the encoder build does not matter)
+sox "$SPEECH" -C 32 lossy_long.mp3 trim 0 4
+sox "$SPEECH" -C 2 lossy_long.ogg trim 0 4
 
 # --- resampling references (sox rate -v, float output) ---
 sox -n -r 44100 -b 16 sweep_44k.wav synth 0.5 sine 50-7000 gain -3

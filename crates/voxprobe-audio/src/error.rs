@@ -100,6 +100,32 @@ pub enum Error {
         /// The limit in frames.
         limit: u64,
     },
+    /// A [`crate::DecodeOptions::segment`] rounds to zero frames at the file's rate.
+    #[error(
+        "{file}: segment [{start_frame}, {end_frame}) holds no frames at the file's sample rate"
+    )]
+    EmptySegment {
+        /// The path or name of the input.
+        file: PathBuf,
+        /// First frame, `round(start_secs * rate)`.
+        start_frame: u64,
+        /// End frame (exclusive), `round(end_secs * rate)`.
+        end_frame: u64,
+    },
+    /// A [`crate::DecodeOptions::segment`] starts at or after the end of the file, or ends
+    /// after it (unless [`crate::DecodeOptions::lenient_segment_end`] is set).
+    #[error("{file}: segment from frame {start_frame} to {} lies past the end of the file ({frames} frames)", end_frame.map_or("the end".to_string(), |e| e.to_string()))]
+    SegmentPastEnd {
+        /// The path or name of the input.
+        file: PathBuf,
+        /// First frame asked for.
+        start_frame: u64,
+        /// End frame asked for (exclusive), `None` for "to the end".
+        end_frame: Option<u64>,
+        /// Frames the file holds (as decoded, or as the header declares when the demuxer
+        /// refused the seek).
+        frames: u64,
+    },
     /// An option or argument is out of range.
     #[error(transparent)]
     Param(#[from] ParamError),
@@ -117,7 +143,7 @@ pub enum Error {
 }
 
 /// Invalid settings, found before any work is done.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParamError {
     /// A sample rate of zero.
@@ -151,6 +177,16 @@ pub enum ParamError {
         requested: usize,
         /// The number of channels in the audio.
         channels: usize,
+    },
+    /// A segment that is not a time range: NaN or infinite bounds, start < 0, end <= start.
+    #[error("invalid segment (start {start_secs} s, end {}): {reason}", end_secs.map_or("none".to_string(), |e| format!("{e} s")))]
+    InvalidSegment {
+        /// The given start in seconds.
+        start_secs: f64,
+        /// The given end in seconds.
+        end_secs: Option<f64>,
+        /// What is wrong.
+        reason: &'static str,
     },
     /// Samples to normalise or resample contain NaN or infinity.
     #[error("non-finite sample at index {index}")]

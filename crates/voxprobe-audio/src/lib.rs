@@ -12,7 +12,10 @@ mod resample;
 mod stream;
 mod wav;
 
-pub use decode::{decode_bytes, decode_file, decode_reader, Audio, AudioInfo, DecodeOptions};
+pub use decode::{
+    decode_bytes, decode_file, decode_reader, Audio, AudioInfo, DecodeOptions, Segment,
+    LOSSY_PREROLL_FRAMES,
+};
 pub use error::{Error, ParamError, Result};
 pub use mix::{downmix, downmix_into, normalize, Downmix, Normalize, ZERO_MEAN_UNIT_VAR_EPS};
 pub use raw::{Endianness, RawSampleFormat, RawSpec};

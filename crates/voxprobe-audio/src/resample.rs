@@ -1,7 +1,8 @@
 //! Sample-rate conversion with rubato, time-aligned (the filter delay is trimmed) and
 //! length-exact (`round(n_in * out_rate / in_rate)` output frames).
 
-use rubato::{FftFixedIn, Resampler as _};
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Indexing, Resampler as _, WindowFunction};
 use tracing::debug;
 
 use crate::error::{Error, ParamError, Result};
@@ -11,7 +12,7 @@ use crate::error::{Error, ParamError, Result};
 #[non_exhaustive]
 pub enum ResampleQuality {
     /// Band-limited windowed-sinc (Blackman-Harris²) filter applied by FFT overlap-add
-    /// (rubato `FftFixedIn`, exact rational ratio), filter length ≥ [`HIGH_QUALITY_FFT_SIZE`]
+    /// (rubato `Fft` with fixed input size, exact rational ratio), filter length ≥ [`HIGH_QUALITY_FFT_SIZE`]
     /// samples at the lower rate. Agrees with `sox rate -v` at ≥ 52 dB SNR on the test
     /// fixtures (see the crate README for figures). The only mode today; the enum is
     /// `#[non_exhaustive]` so that a faster, lower-quality mode can be added, named as such.
@@ -34,7 +35,7 @@ const MAX_FFT_SIZE: usize = 1 << 20;
 enum Engine {
     /// Rates are equal: samples pass through untouched.
     Identity,
-    Fft(Box<FftFixedIn<f32>>),
+    Fft(Box<Fft<f32>>),
 }
 
 /// A streaming mono resampler: push any number of samples, get time-aligned output.
@@ -48,7 +49,7 @@ pub struct Resampler {
     in_rate: u32,
     out_rate: u32,
     pending: Vec<f32>,
-    out_buf: Vec<Vec<f32>>,
+    out_buf: Vec<f32>,
     delay_left: usize,
     in_total: u64,
     out_total: u64,
@@ -96,7 +97,18 @@ impl Resampler {
                         // of audio or more; refuse absurd ones instead of allocating gigabytes.
                         return Err(ParamError::UnsupportedRatio { in_rate, out_rate }.into());
                     }
-                    let r = FftFixedIn::<f32>::new(i, o, chunk_in, 1, 1).map_err(rs_err)?;
+                    // One sub-chunk: the FFT block is the whole chunk (rubato 0.16's
+                    // `FftFixedIn::new(.., sub_chunks = 1, ..)`; `Fft::new` would split it).
+                    let r = Fft::<f32>::new_custom(
+                        i,
+                        o,
+                        chunk_in,
+                        1,
+                        1,
+                        WindowFunction::BlackmanHarris2,
+                        FixedSync::Input,
+                    )
+                    .map_err(rs_err)?;
                     let (d, m) = (r.output_delay(), r.output_frames_max());
                     (Engine::Fft(Box::new(r)), d, m)
                 }
@@ -108,7 +120,7 @@ impl Resampler {
             in_rate,
             out_rate,
             pending: Vec::new(),
-            out_buf: vec![vec![0.0; out_max]],
+            out_buf: vec![0.0; out_max],
             delay_left: delay,
             in_total: 0,
             out_total: 0,
@@ -173,8 +185,7 @@ impl Resampler {
             if self.out_total >= target {
                 break;
             }
-            // rubato treats an empty channel slice as "inactive" and then rejects the
-            // buffer size, so an empty remainder must be passed as None.
+            // The first round feeds what is pending (as a partial chunk), later rounds zeros.
             let input = first.take().filter(|p| !p.is_empty());
             let (_, produced) = self.run_partial(input.as_deref())?;
             self.emit(produced, out, target);
@@ -190,30 +201,35 @@ impl Resampler {
     }
 
     fn run(&mut self, chunk: Option<&[f32]>) -> Result<(usize, usize)> {
-        let input = [chunk.unwrap_or(&[])];
-        match &mut self.engine {
-            Engine::Identity => Ok((0, 0)),
-            Engine::Fft(r) => r
-                .process_into_buffer(&input, &mut self.out_buf, None)
-                .map_err(rs_err),
-        }
+        self.run_indexed(chunk.unwrap_or(&[]), None)
     }
 
+    /// Runs the last, possibly short (or empty) chunk; the rest is zeros.
     fn run_partial(&mut self, chunk: Option<&[f32]>) -> Result<(usize, usize)> {
-        let input = chunk.map(|c| [c]);
-        let input = input.as_ref().map(|a| &a[..]);
-        match &mut self.engine {
-            Engine::Identity => Ok((0, 0)),
-            Engine::Fft(r) => r
-                .process_partial_into_buffer(input, &mut self.out_buf, None)
-                .map_err(rs_err),
-        }
+        let chunk = chunk.unwrap_or(&[]);
+        let indexing = Indexing::new().partial_len(chunk.len());
+        self.run_indexed(chunk, Some(&indexing))
+    }
+
+    fn run_indexed(
+        &mut self,
+        chunk: &[f32],
+        indexing: Option<&Indexing>,
+    ) -> Result<(usize, usize)> {
+        let Engine::Fft(r) = &mut self.engine else {
+            return Ok((0, 0));
+        };
+        let input = InterleavedSlice::new(chunk, 1, chunk.len()).map_err(rs_err)?;
+        let frames = self.out_buf.len();
+        let mut output = InterleavedSlice::new_mut(&mut self.out_buf, 1, frames).map_err(rs_err)?;
+        r.process_into_buffer(&input, &mut output, indexing)
+            .map_err(rs_err)
     }
 
     /// Moves `produced` frames from the engine's buffer to `out`, dropping the filter
     /// delay first and never exceeding `limit` frames in total.
     fn emit(&mut self, produced: usize, out: &mut Vec<f32>, limit: u64) {
-        let buf = &self.out_buf[0][..produced];
+        let buf = &self.out_buf[..produced];
         let skip = self.delay_left.min(produced);
         self.delay_left -= skip;
         let room = usize::try_from(limit.saturating_sub(self.out_total)).unwrap_or(usize::MAX);

@@ -573,8 +573,8 @@ mod errors {
     }
 
     /// Regression (issue 2, found by the fuzzer): hostile MP4 `stco` count and FLAC
-    /// vorbis-comment length made symphonia allocate gigabytes, an AIFF with a 0 Hz rate
-    /// made it panic, and an ADTS stream trips an assertion in symphonia's probe; each is now
+    /// vorbis-comment length made symphonia 0.5 allocate gigabytes, an AIFF with a 0 Hz rate
+    /// made it panic, and an ADTS stream tripped an assertion in its probe; each is now
     /// a typed error.
     #[test]
     fn issue_2_fuzz_out_of_memory_inputs_are_corrupt() {
@@ -584,8 +584,6 @@ mod errors {
             "fuzz_panic_aiff_rate0.bin",
             "fuzz_oom_id3_flac_comment.bin",
             "fuzz_oom_mp4_stsz.bin",
-            // symphonia's ADTS probe asserts (`step_by(0)`); caught by the panic backstop
-            "fuzz_panic_adts_step0.bin",
         ] {
             let e = decode_file(data(name), &DecodeOptions::new()).unwrap_err();
             assert!(matches!(e, Error::Corrupt { .. }), "{name}: {e}");
@@ -593,6 +591,11 @@ mod errors {
             let e = decode_bytes(&bytes, name, &DecodeOptions::new()).unwrap_err();
             assert!(matches!(e, Error::Corrupt { .. }), "{name}: {e}");
         }
+        // symphonia 0.5's ADTS probe asserted (`step_by(0)`); 0.6's probe rejects the
+        // stream as no known format.
+        let name = "fuzz_panic_adts_step0.bin";
+        let e = decode_file(data(name), &DecodeOptions::new()).unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{name}: {e}");
     }
 
     #[test]
@@ -602,5 +605,152 @@ mod errors {
         send_sync::<Error>();
         send_sync::<voxprobe_audio::Audio>();
         send::<AudioStream>();
+    }
+}
+
+mod segments {
+    use super::*;
+
+    /// Decodes `name` whole and as the segment `[start, end)`, and asserts the segment is
+    /// exactly frames `[round(start * rate), round(end * rate))` of the whole decode.
+    fn assert_segment_is_slice(name: &str, start: f64, end: Option<f64>) {
+        let whole = decode_file(data(name), &DecodeOptions::new()).unwrap();
+        let rate = f64::from(whole.info.sample_rate);
+        let ch = whole.info.channels;
+        let seg = decode_file(data(name), &DecodeOptions::new().segment(start, end)).unwrap();
+        let a = (start * rate).round() as usize;
+        let b = end.map_or(whole.frames(), |e| (e * rate).round() as usize);
+        assert_eq!(seg.info.start_frame, a as u64, "{name} {start} {end:?}");
+        assert_eq!(seg.frames(), b - a, "{name} {start} {end:?}");
+        assert_eq!(seg.info.frames, (b - a) as u64, "{name} {start} {end:?}");
+        assert!(
+            seg.samples == whole.samples[a * ch..b * ch],
+            "{name} [{start}, {end:?}): samples differ from the whole-file decode's slice"
+        );
+    }
+
+    #[test]
+    fn wav_and_flac_segments_are_exact_slices_of_the_whole_decode() {
+        for name in [
+            "sense_and_sensibility_01_austen_64kb-0870.wav",
+            "u001_espeak-en-us.flac",
+            "flac_s24_stereo_44k.flac",
+            "pcm_s24_stereo_ext.wav",
+            "aiff_s16_stereo.aiff",
+            "alac_mono.m4a",
+        ] {
+            for (start, end) in [
+                (0.0, Some(0.1)),
+                (0.123_456, Some(0.4)),
+                (0.25, None),
+                (0.3, Some(0.300_1)),
+            ] {
+                assert_segment_is_slice(name, start, end);
+            }
+        }
+        // Deep into the long files, where the demuxer must seek.
+        assert_segment_is_slice(
+            "sense_and_sensibility_01_austen_64kb-0870.wav",
+            5.123_4,
+            Some(6.5),
+        );
+        assert_segment_is_slice("u001_espeak-en-us.flac", 2.7, Some(3.1));
+        assert_segment_is_slice("u001_espeak-en-us.flac", 3.0, None);
+    }
+
+    #[test]
+    fn lossy_segments_are_exact_slices_after_preroll() {
+        // 4 s files: a start at 2-3 s is past LOSSY_PREROLL_FRAMES, so the container seeks.
+        for name in ["lossy_long.mp3", "lossy_long.ogg"] {
+            assert_segment_is_slice(name, 2.0, Some(2.5));
+            assert_segment_is_slice(name, 3.25, None);
+            assert_segment_is_slice(name, 0.1, Some(0.2));
+        }
+        assert_segment_is_slice("lossy.mp3", 0.2, Some(0.3));
+        assert_segment_is_slice("lossy_aac.m4a", 0.2, Some(0.3));
+    }
+
+    #[test]
+    fn raw_pcm_segment_is_a_slice() {
+        let spec = RawSpec::new(16000, 1, RawSampleFormat::S16, Endianness::Little);
+        let opts = DecodeOptions::new().raw(spec);
+        let whole = decode_file(data("raw_s16le_mono.raw"), &opts).unwrap();
+        let seg = decode_file(
+            data("raw_s16le_mono.raw"),
+            &opts.clone().segment(0.1, Some(0.2)),
+        )
+        .unwrap();
+        assert_eq!(seg.samples, whole.samples[1600..3200]);
+    }
+
+    #[test]
+    fn bad_segments_are_typed_errors() {
+        let path = data("u001_espeak-en-us.flac");
+        for (start, end) in [
+            (f64::NAN, None),
+            (0.0, Some(f64::NAN)),
+            (f64::INFINITY, None),
+            (-0.5, Some(1.0)),
+            (1.0, Some(1.0)),
+            (1.0, Some(0.5)),
+        ] {
+            let err = decode_file(&path, &DecodeOptions::new().segment(start, end)).unwrap_err();
+            assert!(
+                matches!(err, Error::Param(ParamError::InvalidSegment { .. })),
+                "{start} {end:?}: {err}"
+            );
+        }
+        // 10 µs at 16 kHz rounds to zero frames.
+        let err =
+            decode_file(&path, &DecodeOptions::new().segment(1.0, Some(1.000_01))).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::EmptySegment {
+                    start_frame: 16000,
+                    end_frame: 16000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // The file holds 54594 frames (3.412 s).
+        for (start, end) in [(3.5, None), (10.0, Some(11.0)), (3.0, Some(3.5))] {
+            let err = decode_file(&path, &DecodeOptions::new().segment(start, end)).unwrap_err();
+            assert!(
+                matches!(err, Error::SegmentPastEnd { frames: 54594, .. }),
+                "{start} {end:?}: {err}"
+            );
+        }
+        // Lenient: an end past the end of the file returns what there is.
+        let seg = decode_file(
+            &path,
+            &DecodeOptions::new()
+                .segment(3.0, Some(3.5))
+                .lenient_segment_end(true),
+        )
+        .unwrap();
+        assert_eq!(seg.frames(), 54594 - 48000);
+        // ... but a start past the end stays an error.
+        let err = decode_file(
+            &path,
+            &DecodeOptions::new()
+                .segment(3.5, Some(4.0))
+                .lenient_segment_end(true),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::SegmentPastEnd { .. }), "{err}");
+    }
+
+    #[test]
+    fn load_resamples_the_segment() {
+        let path = data("flac_s24_stereo_44k.flac");
+        let opts = LoadOptions::new().decode(DecodeOptions::new().segment(0.1, Some(0.35)));
+        let got = load(&path, &opts).unwrap();
+        let whole = decode_file(&path, &DecodeOptions::new()).unwrap();
+        let mono =
+            voxprobe_audio::downmix(&whole.samples[4410 * 2..15435 * 2], 2, Downmix::Mean).unwrap();
+        let want = resample(&mono, 44100, 16000, ResampleQuality::High).unwrap();
+        assert_eq!(got.samples, want);
     }
 }
