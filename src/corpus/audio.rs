@@ -24,35 +24,24 @@ pub fn segment_frames(start: f64, end: Option<f64>, rate: u32, frames: usize) ->
 }
 
 /// Loads `e`'s audio as mono at `opts.target_rate`: the whole file, or for a segment
-/// (`start`/`end`) exactly the native-rate frames [`segment_frames`] names, then downmixed,
-/// resampled and normalised as [`voxprobe_audio::load`] does.
+/// (`start`/`end`) exactly the native-rate frames [`segment_frames`] names (voxprobe-audio's
+/// seeking segment decoding), then downmixed, resampled and normalised as
+/// [`voxprobe_audio::load`] does.
 ///
 /// # Errors
-/// The audio crate's errors; a segment that starts past the end of its file is
-/// [`voxprobe_audio::Error`]'s parameter error for an empty signal.
+/// The audio crate's errors (a segment starting past the end of its file among them).
 pub fn load_entry(e: &Entry, opts: &LoadOptions) -> audio::Result<MonoAudio> {
     if !e.is_segment() {
         return audio::load(&e.path, opts);
     }
-    let start = e.start.unwrap_or(0.0);
-    // Decodes the whole recording and slices it; becomes a seeking decode once
-    // voxprobe-audio has `DecodeOptions::segment`.
-    let a = audio::decode_file(&e.path, &opts.decode)?;
-    let ch = a.info.channels.max(1);
-    let (s, t) = segment_frames(start, e.end, a.info.sample_rate, a.frames());
-    let slice = a.samples.get(s * ch..t * ch).unwrap_or(&[]);
-    let mono = audio::downmix(slice, ch, opts.downmix)?;
-    let mut samples = if a.info.sample_rate == opts.target_rate {
-        mono
-    } else {
-        audio::resample(&mono, a.info.sample_rate, opts.target_rate, opts.quality)?
-    };
-    audio::normalize(&mut samples, opts.normalize)?;
-    Ok(MonoAudio {
-        samples,
-        sample_rate: opts.target_rate,
-        info: a.info,
-    })
+    // Exact frames [round(start · rate), round(end · rate)) of the native-rate file, by
+    // seeking; an end a little past the file (common in Kaldi `segments`) is clamped.
+    let decode = opts
+        .decode
+        .clone()
+        .segment(e.start.unwrap_or(0.0), e.end)
+        .lenient_segment_end(true);
+    audio::load(&e.path, &opts.clone().decode(decode))
 }
 
 #[cfg(test)]

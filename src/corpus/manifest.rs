@@ -55,17 +55,49 @@ pub struct Entry {
     pub start: Option<f64>,
     /// Segment end in seconds; `None` = to the end of the file.
     pub end: Option<f64>,
-    /// Transcript, when the manifest has one.
-    pub text: Option<String>,
-    /// Speaker, when the manifest has one.
-    pub speaker: Option<String>,
-    /// Group label, when the manifest has one.
-    pub group: Option<String>,
+    /// Transcript, speaker and group, when the manifest has any (boxed: a manifest of audio
+    /// only costs one pointer per entry).
+    pub meta: Option<Box<Meta>>,
     /// Manifest file and line.
     pub origin: Origin,
 }
 
+/// What a manifest may say about an utterance besides its audio.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Transcript.
+    pub text: Option<String>,
+    /// Speaker.
+    pub speaker: Option<String>,
+    /// Group label.
+    pub group: Option<String>,
+}
+
 impl Entry {
+    /// Transcript, when the manifest has one.
+    pub fn text(&self) -> Option<&str> {
+        self.meta.as_ref()?.text.as_deref()
+    }
+
+    /// Speaker, when the manifest has one.
+    pub fn speaker(&self) -> Option<&str> {
+        self.meta.as_ref()?.speaker.as_deref()
+    }
+
+    /// Group label, when the manifest has one.
+    pub fn group(&self) -> Option<&str> {
+        self.meta.as_ref()?.group.as_deref()
+    }
+
+    fn set_meta(&mut self, text: Option<String>, speaker: Option<String>, group: Option<String>) {
+        if text.is_some() || speaker.is_some() || group.is_some() {
+            let m = self.meta.get_or_insert_with(Box::default);
+            m.text = text.or(m.text.take());
+            m.speaker = speaker.or(m.speaker.take());
+            m.group = group.or(m.group.take());
+        }
+    }
+
     /// Whether this entry is a time range of its file.
     pub fn is_segment(&self) -> bool {
         self.start.is_some() || self.end.is_some()
@@ -226,7 +258,6 @@ pub fn parse(content: &str, name: &str) -> Result<Vec<Entry>> {
 struct Builder {
     file: Arc<str>,
     out: Vec<Entry>,
-    seen: HashMap<String, usize>,
 }
 
 impl Builder {
@@ -234,7 +265,6 @@ impl Builder {
         Self {
             file,
             out: Vec::new(),
-            seen: HashMap::new(),
         }
     }
 
@@ -251,15 +281,6 @@ impl Builder {
         if path.as_os_str().is_empty() {
             return Err(self.bad(line, format!("utterance {id} has no path")));
         }
-        if let Some(&first_line) = self.seen.get(id) {
-            return Err(Error::DuplicateId {
-                file: self.file.to_string(),
-                line,
-                first_line,
-                id: id.into(),
-            });
-        }
-        self.seen.insert(id.to_string(), line);
         let index = self.out.len();
         self.out.push(Entry {
             index,
@@ -267,9 +288,7 @@ impl Builder {
             path,
             start: None,
             end: None,
-            text: None,
-            speaker: None,
-            group: None,
+            meta: None,
             origin: Origin {
                 file: self.file.clone(),
                 line,
@@ -284,6 +303,26 @@ impl Builder {
             return Err(Error::Format {
                 file: self.file.to_string(),
                 problem: "no utterances".into(),
+            });
+        }
+        // Duplicate ids by sorting positions (4 bytes per entry, not a map of id copies): the
+        // repeat reported is the earliest second occurrence in the file.
+        let mut idx: Vec<u32> = (0..u32::try_from(self.out.len())
+            .map_err(|_| Error::Invalid("more than 2^32 utterances in one manifest".into()))?)
+            .collect();
+        let id = |i: u32| self.out[i as usize].id.as_str();
+        idx.sort_unstable_by(|&a, &b| id(a).cmp(id(b)).then(a.cmp(&b)));
+        let dup = idx
+            .windows(2)
+            .filter(|w| id(w[0]) == id(w[1]))
+            .min_by_key(|w| w[1]);
+        if let Some(w) = dup {
+            let (first, second) = (&self.out[w[0] as usize], &self.out[w[1] as usize]);
+            return Err(Error::DuplicateId {
+                file: self.file.to_string(),
+                line: second.origin.line,
+                first_line: first.origin.line,
+                id: second.id.clone(),
             });
         }
         Ok(self.out)
@@ -521,7 +560,8 @@ fn parse_jsonl(content: &str, b: &mut Builder) -> Result<()> {
         // A Lhotse cut always has start + duration; a whole-file cut has start 0.
         let (start, end) = set_range(b, line, start, end, duration)?;
         let e = b.push(line, &id, PathBuf::from(path))?;
-        (e.start, e.end, e.text, e.speaker, e.group) = (start, end, text, speaker, group);
+        (e.start, e.end) = (start, end);
+        e.set_meta(text, speaker, group);
     }
     Ok(())
 }
@@ -617,7 +657,8 @@ fn parse_csv(content: &str, b: &mut Builder) -> Result<()> {
             get(grp_c).cloned(),
         );
         let e = b.push(line, &id, PathBuf::from(path))?;
-        (e.start, e.end, e.text, e.speaker, e.group) = (start, end, text, speaker, group);
+        (e.start, e.end) = (start, end);
+        e.set_meta(text, speaker, group);
     }
     Ok(())
 }
@@ -687,11 +728,11 @@ pub fn read_kaldi_dir(dir: &Path) -> Result<Vec<Entry>> {
     for (file, set) in [
         (
             "text",
-            &mut (|e: &mut Entry, v: String| e.text = Some(v))
+            &mut (|e: &mut Entry, v: String| e.set_meta(Some(v), None, None))
                 as &mut dyn FnMut(&mut Entry, String),
         ),
         ("utt2spk", &mut |e: &mut Entry, v: String| {
-            e.speaker = Some(v)
+            e.set_meta(None, Some(v), None)
         }),
     ] {
         let p = dir.join(file);
@@ -757,19 +798,16 @@ mod tests {
         let e = parse(m, "m.jsonl").unwrap();
         assert_eq!(detect(m, "m").unwrap(), Format::Jsonl);
         assert_eq!(e[0].path, PathBuf::from("a.wav"));
+        assert_eq!((e[0].text(), e[0].speaker()), (Some("hi"), Some("s1")));
         assert_eq!(
-            (e[0].text.as_deref(), e[0].speaker.as_deref()),
-            (Some("hi"), Some("s1"))
-        );
-        assert_eq!(
-            (e[1].start, e[1].end, e[1].group.as_deref()),
+            (e[1].start, e[1].end, e[1].group()),
             (Some(1.5), Some(2.0), Some("g"))
         );
         assert_eq!(
             (e[2].path.to_str(), e[2].start, e[2].end),
             (Some("r.wav"), Some(0.5), Some(1.5))
         );
-        assert_eq!(e[2].text.as_deref(), Some("yo"));
+        assert_eq!(e[2].text(), Some("yo"));
         let err = parse(r#"{"id": "a", "path": "x", "audio": "y"}"#, "m").unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
         let err = parse(r#"{"id": "a", "path": "x", "start": 2, "end": 1}"#, "m").unwrap_err();
@@ -783,10 +821,10 @@ mod tests {
         let m = "id,path,text,start,end\na,a.wav,\"hello, world\",,\nb,\"b c.wav\",\"say \"\"hi\"\"\",0.25,1\n";
         assert_eq!(detect(m, "m").unwrap(), Format::Csv);
         let e = parse(m, "m.csv").unwrap();
-        assert_eq!(e[0].text.as_deref(), Some("hello, world"));
+        assert_eq!(e[0].text(), Some("hello, world"));
         assert_eq!(e[0].start, None);
         assert_eq!(e[1].path, PathBuf::from("b c.wav"));
-        assert_eq!(e[1].text.as_deref(), Some("say \"hi\""));
+        assert_eq!(e[1].text(), Some("say \"hi\""));
         assert_eq!((e[1].start, e[1].end), (Some(0.25), Some(1.0)));
         let err = parse("id,path,audio\na,b,c\n", "m").unwrap_err();
         assert!(matches!(err, Error::Format { .. }), "{err}");
@@ -811,9 +849,9 @@ mod tests {
         assert_eq!((e[0].start, e[0].end), (Some(0.0), Some(1.5)));
         assert_eq!((e[1].start, e[1].end), (Some(1.5), None));
         assert_eq!(e[2].path, PathBuf::from("/x/r2.flac"));
-        assert_eq!(e[0].text.as_deref(), Some("hello   world"));
-        assert_eq!(e[2].text.as_deref(), Some("yes"));
-        assert_eq!(e[2].speaker.as_deref(), Some("s2"));
+        assert_eq!(e[0].text(), Some("hello   world"));
+        assert_eq!(e[2].text(), Some("yes"));
+        assert_eq!(e[2].speaker(), Some("s2"));
         assert!(e[0].origin.to_string().ends_with("segments:1"));
         std::fs::write(d.join("segments"), "u1 r9 0 1\n").unwrap();
         let err = read(&d).unwrap_err();
