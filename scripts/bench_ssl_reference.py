@@ -5,7 +5,8 @@ Same geometry (transformers' default Wav2Vec2Config = wav2vec2-base: 12 x 768, 5
 stack; random weights), 1 s of Gaussian noise, batch 1, float32, eval, inference_mode, sdpa.
 Runs the Rust bench right after in the same invocation and prints the ratio.
 
-    /work/venvs/torch/bin/python scripts/bench_ssl_reference.py [--threads 2] [--no-rust]
+    target/venv-ssl/bin/python scripts/bench_ssl_reference.py [--threads 2] [--no-rust]
+(the venv that scripts/bench_ssl_vs_torch.sh makes from scripts/requirements-ssl.txt)
 Pins: scripts/requirements-ssl.txt.
 """
 import argparse
