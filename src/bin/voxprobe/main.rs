@@ -8,6 +8,7 @@
 //! voxprobe audit      --refs text --hyps asr/transcripts.tsv --out audit/
 //! voxprobe explain    --embeddings emb/embeddings.json --labels utt2label --out explain/
 //! voxprobe ood        --train in/embeddings.json --test new/embeddings.json --out ood/
+//! voxprobe probe      --features emb/embeddings.json --labels utt2emo --cv-groups utt2spk --out probe/
 //! voxprobe merge      emb/                                   # join --shard I/N outputs
 //! ```
 //!
@@ -23,6 +24,7 @@ mod device;
 mod features;
 mod input;
 mod model;
+mod probe;
 mod run;
 mod store;
 
@@ -56,6 +58,8 @@ enum Command {
     Explain(analyze::ExplainArgs),
     /// OOD tests: a GMM on in-distribution embeddings, p-values for test embeddings, BH.
     Ood(analyze::OodArgs),
+    /// Cross-validated linear probe (UAR, per fold, per layer) on utterance features.
+    Probe(probe::ProbeArgs),
     /// Join the outputs of `--shard I/N` runs in a directory into unsharded outputs.
     Merge(analyze::MergeArgs),
 }
@@ -71,6 +75,7 @@ fn main() -> Result<()> {
         Command::Explain(a) => analyze::explain(&a)?,
         Command::Ood(a) => analyze::ood(&a)?,
         Command::Merge(a) => analyze::merge(&a)?,
+        Command::Probe(a) => probe::run(&a)?,
     };
     println!("{summary}");
     Ok(())
