@@ -17,6 +17,8 @@ pub use voxprobe_features as features;
 pub use voxprobe_kmex as kmex;
 #[cfg(feature = "ood")]
 pub use voxprobe_ood as ood;
+#[cfg(feature = "probe")]
+pub use voxprobe_probe as probe;
 #[cfg(feature = "ssl")]
 pub use voxprobe_ssl as ssl;
 #[cfg(feature = "cli")]

@@ -8,6 +8,7 @@
 //! voxprobe audit      --refs data/text --hyps asr/transcripts.tsv --groups data/utt2spk --out audit/
 //! voxprobe explain    --embeddings emb/embeddings.json --labels utt2label --out explain/
 //! voxprobe ood        --train in/embeddings.json --test new/embeddings.json --out ood/
+//! voxprobe probe      --features emb/embeddings.json --labels utt2emo --cv-groups utt2spk --out probe/
 //! voxprobe merge      emb/                                   # join --shard I/N outputs
 //! ```
 //!
@@ -31,6 +32,7 @@ mod matrix;
 mod merge;
 mod model;
 mod ood;
+mod probe;
 mod transcribe;
 
 use anyhow::Result;
@@ -63,6 +65,8 @@ enum Command {
     Explain(explain::Args),
     /// OOD tests: a GMM on in-distribution embeddings, p-values for test embeddings, BH.
     Ood(ood::Args),
+    /// Cross-validated linear probe (UAR, per fold, per layer) on utterance features.
+    Probe(probe::ProbeArgs),
     /// Join the outputs of `--shard I/N` runs in a directory into unsharded outputs.
     Merge(merge::Args),
 }
@@ -78,6 +82,7 @@ fn main() -> Result<()> {
         Command::Explain(a) => explain::run(&a)?,
         Command::Ood(a) => ood::run(&a)?,
         Command::Merge(a) => merge::run(&a)?,
+        Command::Probe(a) => probe::run(&a)?,
     };
     println!("{summary}");
     Ok(())
