@@ -15,6 +15,7 @@ use anyhow::Result;
 use clap::Parser;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use voxprobe::ood::metrics::{auroc, roc_curve};
 use voxprobe::ood::stats::{chi2_sf, chi2_sf_even, ks_test, pearson};
@@ -40,9 +41,7 @@ struct Args {
 }
 
 fn normal(rng: &mut impl Rng) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(1e-300);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    rng.sample(StandardNormal)
 }
 
 fn rows(rng: &mut impl Rng, n: usize, d: usize, half: bool) -> Array2<f32> {

@@ -180,8 +180,8 @@ pub fn zscore(rows: &[Vec<f32>], mean: &[f32], std: &[f32]) -> Array2<f32> {
     Array2::from_shape_fn((rows.len(), d), |(i, j)| (rows[i][j] - mean[j]) / std[j])
 }
 
-/// Draws `draw` into `<stem>.svg` (always; needs no fonts) and `<stem>.png` (best effort:
-/// bitmap text needs system fonts, so a failure is reported, not fatal).
+/// Draws `draw` into `<stem>.svg` and rasterises it into `<stem>.png` (text through the
+/// system fonts; no fonts installed is an error, not a PNG without labels).
 pub fn plot_svg_png<F>(stem: &Path, size: (u32, u32), draw: F) -> anyhow::Result<Vec<PathBuf>>
 where
     F: Fn(
@@ -195,23 +195,45 @@ where
     draw(area)?;
     let mut written = vec![svg.clone()];
     let png = stem.with_extension("png");
-    match svg_to_png(&svg, &png) {
-        Ok(()) => written.push(png),
-        Err(e) => eprintln!("note: {} not written ({e})", png.display()),
-    }
+    svg_to_png(&svg, &png).with_context(|| format!("writing {}", png.display()))?;
+    written.push(png);
     Ok(written)
 }
 
-/// Rasterises through `rsvg-convert` when it is installed (keeps plotting code single).
+/// Rasterises with resvg (keeps plotting code single: one SVG drawing, two files).
 fn svg_to_png(svg: &Path, png: &Path) -> anyhow::Result<()> {
-    let status = std::process::Command::new("rsvg-convert")
-        .arg("-o")
-        .arg(png)
-        .arg(svg)
-        .status()
-        .context("rsvg-convert not available")?;
-    if !status.success() {
-        bail!("rsvg-convert failed");
+    use resvg::{tiny_skia, usvg};
+    let data = std::fs::read(svg).with_context(|| format!("reading {}", svg.display()))?;
+    let mut opt = usvg::Options::default();
+    let db = opt.fontdb_mut();
+    db.load_system_fonts();
+    // plotters writes font-family="sans-serif"; fontdb maps that to Arial only, and text in a
+    // family it cannot find is dropped silently, so point it at a sans face that exists.
+    let has = |name: &str| {
+        db.faces()
+            .any(|f| f.families.iter().any(|(n, _)| n == name))
+    };
+    let sans = ["Arial", "Liberation Sans", "DejaVu Sans", "Noto Sans"]
+        .into_iter()
+        .find(|n| has(n))
+        .map(str::to_owned)
+        .or_else(|| {
+            db.faces()
+                .find_map(|f| f.families.first().map(|(n, _)| n.clone()))
+        });
+    match sans {
+        Some(name) => db.set_sans_serif_family(name),
+        None if data.windows(5).any(|w| w == b"<text") => {
+            bail!("no system fonts found, the plot's text would be missing (install e.g. fonts-dejavu)")
+        }
+        None => {}
     }
+    let tree = usvg::Tree::from_data(&data, &opt)?;
+    let size = tree.size().to_int_size();
+    let mut pixmap =
+        tiny_skia::Pixmap::new(size.width(), size.height()).context("SVG has an empty canvas")?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.save_png(png)?;
     Ok(())
 }

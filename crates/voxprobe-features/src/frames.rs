@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
+use rand_distr::StandardNormal;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -178,7 +179,7 @@ impl Plan {
                 .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
             for v in x.iter_mut() {
-                *v += f64::from(frame.dither) * standard_normal(&mut rng);
+                *v += f64::from(frame.dither) * rng.sample::<f64, _>(StandardNormal);
             }
         }
         if frame.remove_dc_offset {
@@ -229,13 +230,6 @@ pub(crate) struct Scratch {
     spectrum: Vec<Complex<f64>>,
     pub(crate) power: Vec<f64>,
     fft_scratch: Vec<Complex<f64>>,
-}
-
-/// Box–Muller; one normal per call (the second is discarded to keep the stream simple).
-fn standard_normal(rng: &mut Xoshiro256PlusPlus) -> f64 {
-    let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// Checks the waveform: finite samples and at least one window.

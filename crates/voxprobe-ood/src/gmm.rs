@@ -327,16 +327,10 @@ impl DensityModel for Gmm {
 mod tests {
     use super::*;
     use rand::Rng;
-    use rand_distr_free::normal;
+    use rand_distr::StandardNormal;
 
-    mod rand_distr_free {
-        use rand::Rng;
-        /// Box–Muller; avoids a rand_distr dependency for tests.
-        pub fn normal(rng: &mut impl Rng) -> f64 {
-            let u1: f64 = rng.random::<f64>().max(1e-300);
-            let u2: f64 = rng.random();
-            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-        }
+    fn normal(rng: &mut impl Rng) -> f64 {
+        rng.sample(StandardNormal)
     }
 
     #[test]
