@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::json;
 use voxprobe::audit::audit::{audit, AuditOptions, InputIssues, Utterance};
+use voxprobe::audit::representativity::RepresentativityOptions;
 use voxprobe::audit::{AlignOptions, Normalizer, WordLevelMethod};
 use voxprobe::corpus::text::{join, read_groups, read_transcripts};
 
@@ -51,6 +52,14 @@ pub struct Args {
     /// Bootstrap seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Per-utterance attributes (TSV with an `id` column and one column per attribute, or
+    /// JSONL) for the representativity section; needs --population.
+    #[arg(long, requires = "population")]
+    attributes: Option<PathBuf>,
+    /// Target population table (TSV: attribute columns + `share`, joint, or `attribute value
+    /// share` marginals) for the representativity section; needs --attributes.
+    #[arg(long, requires = "attributes")]
+    population: Option<PathBuf>,
 }
 
 /// Runs `audit`.
@@ -94,8 +103,22 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         .bootstrap_samples(a.bootstrap)
         .seed(a.seed);
     let pb = crate::args::progress(utts.len(), "audit");
-    let result = audit(&utts, issues, &opts, &|| pb.inc(1))?;
+    let mut result = audit(&utts, issues, &opts, &|| pb.inc(1))?;
     pb.finish_and_clear();
+    if let Some((attributes, population)) = a.attributes.as_ref().zip(a.population.as_ref()) {
+        let ropts = RepresentativityOptions::default()
+            .bootstrap_samples(a.bootstrap)
+            .seed(a.seed);
+        result
+            .add_representativity(attributes, population, &ropts)
+            .with_context(|| {
+                format!(
+                    "representativity from {} and {}",
+                    attributes.display(),
+                    population.display()
+                )
+            })?;
+    }
     result.write_dir(&a.out)?;
     let r = &result.report;
     Ok(json!({
@@ -105,6 +128,13 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
         "cer": r.corpus.cer,
         "missing_hypotheses": result.report.input_issues.missing_hypotheses.len(),
         "groups": r.groups.iter().map(|g| json!({"group": g.group, "utterances": g.utterances, "wer": g.measures.wer})).collect::<Vec<_>>(),
+        "population_weighted_wer": r.representativity.as_ref().map(|rep| {
+            rep.attributes
+                .iter()
+                .chain(rep.joint.iter())
+                .map(|t| json!({"by": t.attribute, "wer": t.post_stratified.wer}))
+                .collect::<Vec<_>>()
+        }),
         "out": a.out.display().to_string(),
     }))
 }
