@@ -67,11 +67,7 @@ fn read_features(p: &Path) -> Result<(Vec<String>, Array2<f64>)> {
     for k in 0..n {
         flat.extend(store.pooled(k)?);
     }
-    let ids = store
-        .utterances
-        .iter()
-        .map(|u| u.id.clone())
-        .collect();
+    let ids = store.utterances.iter().map(|u| u.id.clone()).collect();
     Ok((ids, Array2::from_shape_vec((n, d), flat)?))
 }
 
