@@ -432,6 +432,58 @@ mod transcribe_and_audit {
         assert_eq!(j["utterances"], 5);
     }
 
+    /// Issue 20: `--attributes` + `--population` add the representativity section. The joint
+    /// accent × gender table of the bundled population has two strata the sample lacks
+    /// (15 % of the population); they must be listed, not dropped.
+    #[test]
+    fn audit_representativity_section() {
+        let d = scratch("audit-representativity");
+        let aa = root().join("examples/data/accent-audit");
+        let rep = root().join("examples/data/representativity");
+        let j = ok(&[
+            "audit",
+            "--refs",
+            s(&aa.join("refs.tsv")),
+            "--hyps",
+            s(&aa.join("hyps.tsv")),
+            "--attributes",
+            s(&rep.join("attributes.tsv")),
+            "--population",
+            s(&rep.join("population.tsv")),
+            "--out",
+            s(&d),
+            "--bootstrap",
+            "50",
+        ]);
+        let report: Value = serde_json::from_slice(&read(d.join("report.json"))).unwrap();
+        let joint = &report["representativity"]["joint"]["post_stratified"];
+        assert!((joint["covered_weight"].as_f64().unwrap() - 0.85).abs() < 1e-12);
+        assert_eq!(
+            joint["missing_strata"],
+            serde_json::json!(["caribbean × f", "scottish × f"])
+        );
+        let weighted = j["population_weighted_wer"].as_array().unwrap();
+        assert!(weighted.iter().any(|w| w["wer"] == joint["wer"]));
+        let html = String::from_utf8(read(d.join("report.html"))).unwrap();
+        assert!(html.contains("Representativity"));
+        // without --population the flag is refused by the argument parser (exit code 2)
+        let err = fails(
+            &[
+                "audit",
+                "--refs",
+                s(&aa.join("refs.tsv")),
+                "--hyps",
+                s(&aa.join("hyps.tsv")),
+                "--attributes",
+                s(&rep.join("attributes.tsv")),
+                "--out",
+                s(&d),
+            ],
+            2,
+        );
+        assert!(err.contains("--population"), "{err}");
+    }
+
     #[test]
     fn encoder_without_ctc_head_is_refused() {
         let d = scratch("transcribe-no-ctc");
